@@ -1,0 +1,1 @@
+"""Artifacts: manifests, their types, tags and referrers."""

@@ -1,0 +1,341 @@
+"""Artifacts: pushing, pulling and deleting manifests, tags, referrers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.artifacts import mediatypes as mt
+from dockyard.artifacts.manifests import ParsedManifest, parse_manifest
+from dockyard.artifacts.models import Manifest, ManifestReference, Tag
+from dockyard.blobs.digests import DEFAULT_ALGORITHM, Digest, is_digest
+from dockyard.blobs.models import Blob, RepositoryBlob
+from dockyard.blobs.services import BlobService
+from dockyard.db import Database
+from dockyard.db.base import utcnow
+from dockyard.db.statements import insert_ignore, lexical, upsert
+from dockyard.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+)
+from dockyard.projects.models import Repository
+from dockyard.projects.names import validate_tag
+from dockyard.projects.services import RepositoryService
+from dockyard.storage import BlobStore
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    size: int
+    content: bytes | None  # None when only the head was asked for
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    digest: str
+    subject: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactSummary:
+    digest: str
+    media_type: str
+    kind: str
+    artifact_type: str | None
+    size: int
+    tags: tuple[str, ...]
+    created_at: datetime
+
+
+class ManifestService:
+    def __init__(
+        self,
+        db: Database,
+        store: BlobStore,
+        repositories: RepositoryService,
+        blobs: BlobService,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.repositories = repositories
+        self.blobs = blobs
+
+    async def push(
+        self, name: str, reference: str, body: bytes, content_type: str | None
+    ) -> PushedManifest:
+        """Store a manifest under a tag or its digest once everything it references is here."""
+        if is_digest(reference):
+            expected = Digest.parse(reference)
+            digest = Digest.of(body, expected.algorithm)
+            if digest != expected:
+                raise DigestInvalid(
+                    "manifest content does not match the digest in the URL",
+                    detail={"digest": reference, "computed": str(digest)},
+                )
+            tag = None
+        else:
+            tag = validate_tag(reference)
+            digest = Digest.of(body, DEFAULT_ALGORITHM)
+        manifest = parse_manifest(body, content_type)
+        async with self.db.write() as conn:
+            repository_id = await self.repositories.ensure(conn, name)
+            await self._check_references(conn, repository_id, manifest)
+            manifest_id = await self._insert(conn, repository_id, str(digest), body, manifest)
+            if tag is not None:
+                await conn.execute(
+                    upsert(
+                        conn,
+                        Tag.__table__,
+                        ["repository_id", "name"],
+                        ["manifest_id", "updated_at"],
+                    ).values(
+                        repository_id=repository_id,
+                        name=tag,
+                        manifest_id=manifest_id,
+                        updated_at=utcnow(),
+                    )
+                )
+        return PushedManifest(str(digest), manifest.subject.digest if manifest.subject else None)
+
+    async def _check_references(
+        self, conn: AsyncConnection, repository_id: int, manifest: ParsedManifest
+    ) -> None:
+        wanted = {d.digest: d for d in manifest.blob_references}
+        if mt.EMPTY_DIGEST in wanted:
+            await self._ensure_empty_blob(conn, repository_id)
+        if wanted:
+            rows = await conn.execute(
+                select(Blob.digest, Blob.size)
+                .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+                .where(
+                    RepositoryBlob.repository_id == repository_id,
+                    Blob.digest.in_(wanted),
+                )
+            )
+            sizes = {digest: size for digest, size in rows}
+            for digest, descriptor in wanted.items():
+                if digest not in sizes:
+                    raise ManifestBlobUnknown(
+                        f"blob {digest} is not in this repository", detail={"digest": digest}
+                    )
+                if sizes[digest] != descriptor.size:
+                    raise ManifestInvalid(
+                        f"descriptor of {digest} says {descriptor.size} bytes, "
+                        f"the blob has {sizes[digest]}",
+                        detail={"digest": digest},
+                    )
+        children = {d.digest for d in manifest.manifests}
+        if children:
+            found = set(
+                (
+                    await conn.scalars(
+                        select(Manifest.digest).where(
+                            Manifest.repository_id == repository_id,
+                            Manifest.digest.in_(children),
+                        )
+                    )
+                ).all()
+            )
+            missing = sorted(children - found)
+            if missing:
+                raise ManifestBlobUnknown(
+                    f"manifest {missing[0]} is not in this repository",
+                    detail={"digest": missing[0]},
+                )
+
+    async def _ensure_empty_blob(self, conn: AsyncConnection, repository_id: int) -> None:
+        """The empty config ``{}`` is known content; hold it even if a client never uploaded it."""
+        if await self.store.stat(mt.EMPTY_DIGEST) is None:
+            await self.store.put(mt.EMPTY_DIGEST, mt.EMPTY_CONTENT)
+        await self.blobs.record(conn, repository_id, mt.EMPTY_DIGEST, len(mt.EMPTY_CONTENT))
+
+    async def _insert(
+        self,
+        conn: AsyncConnection,
+        repository_id: int,
+        digest: str,
+        body: bytes,
+        manifest: ParsedManifest,
+    ) -> int:
+        await conn.execute(
+            insert_ignore(conn, Manifest.__table__, ["repository_id", "digest"]).values(
+                repository_id=repository_id,
+                digest=digest,
+                media_type=manifest.media_type,
+                artifact_type=manifest.artifact_type,
+                kind=manifest.kind,
+                subject_digest=manifest.subject.digest if manifest.subject else None,
+                annotations=orjson.dumps(manifest.annotations).decode()
+                if manifest.annotations
+                else None,
+                size=len(body),
+                content=body,
+                created_at=utcnow(),
+            )
+        )
+        manifest_id = await conn.scalar(
+            select(Manifest.id).where(
+                Manifest.repository_id == repository_id, Manifest.digest == digest
+            )
+        )
+        assert manifest_id is not None  # inserted or found just above
+        references = [
+            {"manifest_id": manifest_id, "digest": d.digest, "kind": "blob"}
+            for d in manifest.blob_references
+        ] + [
+            {"manifest_id": manifest_id, "digest": d.digest, "kind": "manifest"}
+            for d in manifest.manifests
+        ]
+        if references:
+            unique = list({r["digest"]: r for r in references}.values())
+            await conn.execute(
+                insert_ignore(conn, ManifestReference.__table__, ["manifest_id", "digest"]),
+                unique,
+            )
+        return int(manifest_id)
+
+    async def get(self, name: str, reference: str, *, with_content: bool = True) -> StoredManifest:
+        """A manifest by tag or digest; ManifestUnknown when the repository has no such thing."""
+        columns = [Manifest.digest, Manifest.media_type, Manifest.size]
+        if with_content:
+            columns.append(Manifest.content)
+        query = select(*columns).join(Repository, Repository.id == Manifest.repository_id)
+        if is_digest(reference):
+            Digest.parse(reference)
+            query = query.where(Repository.name == name, Manifest.digest == reference)
+        else:
+            validate_tag(reference)
+            query = query.join(Tag, Tag.manifest_id == Manifest.id).where(
+                Repository.name == name, Tag.name == reference
+            )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            raise ManifestUnknown(detail={"name": name, "reference": reference})
+        return StoredManifest(
+            digest=row[0],
+            media_type=row[1],
+            size=int(row[2]),
+            content=bytes(row[3]) if with_content else None,
+        )
+
+    async def delete(self, name: str, reference: str) -> None:
+        """By tag: remove only the tag. By digest: remove the artifact and all its tags."""
+        async with self.db.write() as conn:
+            repository_id = await self.repositories.find(conn, name)
+            if is_digest(reference):
+                Digest.parse(reference)
+                result = await conn.execute(
+                    delete(Manifest).where(
+                        Manifest.repository_id == repository_id, Manifest.digest == reference
+                    )
+                )
+            else:
+                validate_tag(reference)
+                result = await conn.execute(
+                    delete(Tag).where(Tag.repository_id == repository_id, Tag.name == reference)
+                )
+            if result.rowcount == 0:
+                raise ManifestUnknown(detail={"name": name, "reference": reference})
+
+    async def tags(self, name: str, limit: int | None, last: str | None) -> list[str]:
+        async with self.db.read() as conn:
+            repository_id = await self.repositories.find(conn, name)
+            if repository_id is None:
+                raise NameUnknown(detail={"name": name})
+            tag = lexical(conn, Tag.name)
+            query = select(Tag.name).where(Tag.repository_id == repository_id).order_by(tag)
+            if last:
+                query = query.where(tag > last)
+            if limit is not None:
+                query = query.limit(limit)
+            return list((await conn.scalars(query)).all())
+
+    async def referrers(
+        self, name: str, digest: str, artifact_type: str | None
+    ) -> list[dict[str, object]]:
+        """Descriptors of the manifests whose subject is ``digest``, oldest first."""
+        Digest.parse(digest)
+        query = (
+            select(
+                Manifest.media_type,
+                Manifest.digest,
+                Manifest.size,
+                Manifest.artifact_type,
+                Manifest.annotations,
+            )
+            .join(Repository, Repository.id == Manifest.repository_id)
+            .where(Repository.name == name, Manifest.subject_digest == digest)
+            .order_by(Manifest.created_at, Manifest.id)
+        )
+        if artifact_type:
+            query = query.where(Manifest.artifact_type == artifact_type)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        descriptors: list[dict[str, object]] = []
+        for media_type, ref_digest, size, ref_type, annotations in rows:
+            descriptor: dict[str, object] = {
+                "mediaType": media_type,
+                "digest": ref_digest,
+                "size": size,
+            }
+            if ref_type:
+                descriptor["artifactType"] = ref_type
+            if annotations:
+                descriptor["annotations"] = orjson.loads(annotations)
+            descriptors.append(descriptor)
+        return descriptors
+
+    async def artifacts(self, name: str, *, untagged_only: bool = False) -> list[ArtifactSummary]:
+        """Every artifact of a repository with its tags, newest first."""
+        async with self.db.read() as conn:
+            repository_id = await self.repositories.find(conn, name)
+            if repository_id is None:
+                raise NameUnknown(detail={"name": name})
+            manifests = (
+                await conn.execute(
+                    select(
+                        Manifest.id,
+                        Manifest.digest,
+                        Manifest.media_type,
+                        Manifest.kind,
+                        Manifest.artifact_type,
+                        Manifest.size,
+                        Manifest.created_at,
+                    )
+                    .where(Manifest.repository_id == repository_id)
+                    .order_by(Manifest.created_at.desc(), Manifest.id.desc())
+                )
+            ).all()
+            tag_rows = (
+                await conn.execute(
+                    select(Tag.manifest_id, Tag.name)
+                    .where(Tag.repository_id == repository_id)
+                    .order_by(Tag.name)
+                )
+            ).all()
+        tags: dict[int, list[str]] = {}
+        for manifest_id, tag_name in tag_rows:
+            tags.setdefault(manifest_id, []).append(tag_name)
+        summaries = [
+            ArtifactSummary(
+                digest=row.digest,
+                media_type=row.media_type,
+                kind=row.kind,
+                artifact_type=row.artifact_type,
+                size=int(row.size),
+                tags=tuple(tags.get(row.id, ())),
+                created_at=row.created_at,
+            )
+            for row in manifests
+        ]
+        return [s for s in summaries if not (untagged_only and s.tags)]

@@ -1,0 +1,1 @@
+"""Blobs: digests, upload sessions, repository links."""

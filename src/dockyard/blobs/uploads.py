@@ -1,0 +1,231 @@
+"""Upload sessions: monolithic, chunked and streamed blob uploads, verified as they stream.
+
+A session's state (its size) lives in the database and its bytes in the blob
+store, so any replica, or this one after a restart, can continue it. The
+running hash is only cached here: when the cache misses (another replica
+took the previous chunk, or the process restarted) it is rebuilt by reading
+back the bytes stored so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+
+from dockyard.blobs.digests import DEFAULT_ALGORITHM, Digest, Hasher, new_hasher
+from dockyard.blobs.models import UploadSession
+from dockyard.blobs.services import BlobService
+from dockyard.db import Database
+from dockyard.db.base import utcnow
+from dockyard.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid
+from dockyard.projects.models import Repository
+from dockyard.projects.services import RepositoryService
+from dockyard.storage import BlobStore
+
+# Bytes gathered before one write to the store: large enough that thread
+# hand-offs cost nothing, small enough that memory stays flat.
+BATCH_BYTES = 4 * 1024 * 1024
+_HASHER_CACHE = 4096
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStatus:
+    id: str
+    size: int
+
+
+class UploadService:
+    def __init__(
+        self,
+        db: Database,
+        store: BlobStore,
+        repositories: RepositoryService,
+        blobs: BlobService,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.repositories = repositories
+        self.blobs = blobs
+        self._hashers: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def start(self, name: str) -> UploadStatus:
+        upload_id = uuid.uuid4().hex
+        await self.store.start_upload(upload_id)
+        async with self.db.write() as conn:
+            repository_id = await self.repositories.ensure(conn, name)
+            await conn.execute(
+                insert(UploadSession).values(id=upload_id, repository_id=repository_id, size=0)
+            )
+        return UploadStatus(upload_id, 0)
+
+    async def status(self, name: str, upload_id: str) -> UploadStatus:
+        _, size = await self._session(name, upload_id)
+        return UploadStatus(upload_id, size)
+
+    async def append(
+        self,
+        name: str,
+        upload_id: str,
+        body: AsyncIterable[bytes],
+        *,
+        start: int | None = None,
+        length: int | None = None,
+    ) -> UploadStatus:
+        """Append a chunk; ``start`` and ``length`` come from Content-Range when the client sent it."""
+        async with self._lock(upload_id):
+            _, size = await self._session(name, upload_id)
+            if start is not None and start != size:
+                raise RangeInvalid(
+                    f"chunk starts at {start} but the upload holds {size} bytes", offset=size
+                )
+            hasher = await self._hasher(upload_id, size, DEFAULT_ALGORITHM)
+            new_size = await self._write(upload_id, size, body, hasher)
+            if length is not None and new_size - size != length:
+                await self.store.truncate_upload(upload_id, size)
+                raise BlobUploadInvalid(
+                    f"Content-Range announced {length} bytes but the body held {new_size - size}"
+                )
+            async with self.db.write() as conn:
+                moved = await conn.execute(
+                    update(UploadSession)
+                    .where(UploadSession.id == upload_id, UploadSession.size == size)
+                    .values(size=new_size, updated_at=utcnow())
+                )
+            if moved.rowcount != 1:
+                raise RangeInvalid("the upload was changed by a concurrent request", offset=size)
+            self._remember(upload_id, new_size, hasher)
+            return UploadStatus(upload_id, new_size)
+
+    async def complete(
+        self, name: str, upload_id: str, digest: Digest, body: AsyncIterable[bytes]
+    ) -> None:
+        """Append the last chunk (if any), verify the whole upload against ``digest``, publish it."""
+        async with self._lock(upload_id):
+            repository_id, size = await self._session(name, upload_id)
+            hasher = await self._hasher(upload_id, size, digest.algorithm)
+            size = await self._write(upload_id, size, body, hasher)
+            if hasher.hexdigest() != digest.encoded:
+                await self.cancel(name, upload_id)
+                raise DigestInvalid(detail={"digest": str(digest)})
+            await self.store.commit_upload(upload_id, str(digest))
+            async with self.db.write() as conn:
+                await self.blobs.record(conn, repository_id, str(digest), size)
+                await conn.execute(delete(UploadSession).where(UploadSession.id == upload_id))
+            self._forget(upload_id)
+
+    async def upload_whole(self, name: str, digest: Digest, body: AsyncIterable[bytes]) -> None:
+        """A monolithic upload (POST with ``?digest=``): no session row, nothing to resume."""
+        upload_id = uuid.uuid4().hex
+        await self.store.start_upload(upload_id)
+        try:
+            hasher = new_hasher(digest.algorithm)
+            size = await self._write(upload_id, 0, body, hasher)
+            if hasher.hexdigest() != digest.encoded:
+                raise DigestInvalid(detail={"digest": str(digest)})
+            await self.store.commit_upload(upload_id, str(digest))
+        except BaseException:
+            await self.store.delete_upload(upload_id)
+            raise
+        async with self.db.write() as conn:
+            repository_id = await self.repositories.ensure(conn, name)
+            await self.blobs.record(conn, repository_id, str(digest), size)
+
+    async def cancel(self, name: str, upload_id: str) -> None:
+        await self._session(name, upload_id)
+        async with self.db.write() as conn:
+            await conn.execute(delete(UploadSession).where(UploadSession.id == upload_id))
+        await self.store.delete_upload(upload_id)
+        self._forget(upload_id)
+
+    async def _session(self, name: str, upload_id: str) -> tuple[int, int]:
+        """(repository id, size) of a session of repository ``name``; BlobUploadUnknown otherwise."""
+        if not _UPLOAD_ID.match(upload_id):
+            raise BlobUploadUnknown(detail={"uuid": upload_id[:64]})
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(UploadSession.repository_id, UploadSession.size)
+                    .join(Repository, Repository.id == UploadSession.repository_id)
+                    .where(UploadSession.id == upload_id, Repository.name == name)
+                )
+            ).first()
+        if row is None:
+            raise BlobUploadUnknown(detail={"uuid": upload_id})
+        return int(row[0]), int(row[1])
+
+    async def _hasher(self, upload_id: str, size: int, algorithm: str) -> Hasher:
+        """A running hash of the first ``size`` bytes of the upload, ready for more."""
+        cached = self._hashers.get(upload_id)
+        if cached is not None and cached[0] == size and cached[1].name == algorithm:
+            return cached[1].copy()
+        hasher = new_hasher(algorithm)
+        seen = 0
+        async for chunk in self.store.read_upload(upload_id, size):
+            await asyncio.to_thread(hasher.update, chunk)
+            seen += len(chunk)
+        if seen != size:
+            raise BlobUploadInvalid(
+                f"the upload's stored data ends at {seen} bytes, expected {size}; start over"
+            )
+        return hasher
+
+    async def _write(
+        self, upload_id: str, offset: int, body: AsyncIterable[bytes], hasher: Hasher
+    ) -> int:
+        """Stream ``body`` into the upload at ``offset`` while hashing it; return the new size.
+
+        On any failure the upload is cut back to ``offset``, as if the chunk never came.
+        """
+        position = offset
+        pending: list[bytes] = []
+        pending_bytes = 0
+        try:
+            async for chunk in body:
+                if not chunk:
+                    continue
+                pending.append(chunk)
+                pending_bytes += len(chunk)
+                if pending_bytes >= BATCH_BYTES:
+                    await self._flush(upload_id, position, b"".join(pending), hasher)
+                    position += pending_bytes
+                    pending, pending_bytes = [], 0
+            if pending:
+                await self._flush(upload_id, position, b"".join(pending), hasher)
+                position += pending_bytes
+            else:
+                # Drop bytes a crashed earlier request may have left past the end.
+                await self.store.truncate_upload(upload_id, position)
+        except BaseException:
+            await self.store.truncate_upload(upload_id, offset)
+            raise
+        return position
+
+    async def _flush(self, upload_id: str, position: int, data: bytes, hasher: Hasher) -> None:
+        await asyncio.gather(
+            asyncio.to_thread(hasher.update, data),
+            self.store.write_upload(upload_id, position, data),
+        )
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        return lock
+
+    def _remember(self, upload_id: str, size: int, hasher: Hasher) -> None:
+        self._hashers[upload_id] = (size, hasher)
+        self._hashers.move_to_end(upload_id)
+        while len(self._hashers) > _HASHER_CACHE:
+            self._hashers.popitem(last=False)
+
+    def _forget(self, upload_id: str) -> None:
+        self._hashers.pop(upload_id, None)

@@ -1,0 +1,116 @@
+"""The domain's exception types. Each face maps them to its wire format once.
+
+The codes are those of the OCI Distribution Specification, because the data
+plane is the first face and its vocabulary is the registry's vocabulary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DockyardError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    code: str = "UNKNOWN"
+    status: int = 400
+    default_message: str = "request failed"
+
+    def __init__(self, message: str | None = None, detail: Any = None) -> None:
+        self.message = message or self.default_message
+        self.detail = detail
+        super().__init__(self.message)
+
+
+class BlobUnknown(DockyardError):
+    code, status, default_message = "BLOB_UNKNOWN", 404, "blob unknown to registry"
+
+
+class BlobUploadInvalid(DockyardError):
+    code, status, default_message = "BLOB_UPLOAD_INVALID", 400, "blob upload invalid"
+
+
+class BlobUploadUnknown(DockyardError):
+    code, status, default_message = "BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry"
+
+
+class RangeInvalid(DockyardError):
+    """A chunk does not start where the upload session ends (416)."""
+
+    code, status, default_message = "BLOB_UPLOAD_INVALID", 416, "requested range not satisfiable"
+
+    def __init__(self, message: str | None = None, *, offset: int) -> None:
+        super().__init__(message, detail={"offset": offset})
+        self.offset = offset
+
+
+class DigestInvalid(DockyardError):
+    code, status, default_message = "DIGEST_INVALID", 400, "provided digest did not match content"
+
+
+class ManifestBlobUnknown(DockyardError):
+    code, status, default_message = (
+        "MANIFEST_BLOB_UNKNOWN",
+        400,
+        "manifest references a blob or manifest unknown to this repository",
+    )
+
+
+class ManifestInvalid(DockyardError):
+    code, status, default_message = "MANIFEST_INVALID", 400, "manifest invalid"
+
+
+class ManifestUnknown(DockyardError):
+    code, status, default_message = "MANIFEST_UNKNOWN", 404, "manifest unknown"
+
+
+class NameInvalid(DockyardError):
+    code, status, default_message = "NAME_INVALID", 400, "invalid repository name"
+
+
+class NameUnknown(DockyardError):
+    code, status, default_message = "NAME_UNKNOWN", 404, "repository name not known to registry"
+
+
+class SizeInvalid(DockyardError):
+    code, status, default_message = "SIZE_INVALID", 400, "provided length did not match content"
+
+
+class TooLarge(DockyardError):
+    code, status, default_message = "SIZE_INVALID", 413, "content is larger than the limit"
+
+
+class TagInvalid(DockyardError):
+    code, status, default_message = "MANIFEST_INVALID", 400, "invalid tag"
+
+
+class PaginationInvalid(DockyardError):
+    code, status, default_message = "PAGINATION_NUMBER_INVALID", 400, "invalid pagination number"
+
+
+class Unsupported(DockyardError):
+    code, status, default_message = "UNSUPPORTED", 405, "the operation is unsupported"
+
+
+class UnsupportedMediaType(DockyardError):
+    code, status, default_message = "UNSUPPORTED", 415, "unsupported media type"
+
+
+class TooManyRequests(DockyardError):
+    code, status, default_message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
+class Unavailable(DockyardError):
+    """A dependency (database, storage) is down; the client should retry."""
+
+    code, status, default_message = "UNAVAILABLE", 503, "service temporarily unavailable"
+
+
+class RangeNotSatisfiable(DockyardError):
+    """A blob GET asked for bytes the blob does not have (416)."""
+
+    code, status, default_message = "RANGE_INVALID", 416, "requested range not satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(detail={"size": size})
+        self.size = size

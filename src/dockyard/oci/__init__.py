@@ -1,0 +1,1 @@
+"""The /v2 face: the OCI Distribution Specification, and nothing else."""

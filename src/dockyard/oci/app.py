@@ -1,0 +1,51 @@
+"""The data plane as an ASGI app: the routes of the OCI Distribution Specification."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dockyard.oci.blobs import BlobEndpoints
+from dockyard.oci.manifests import ManifestEndpoints
+from dockyard.oci.responses import EXCEPTION_HANDLERS, APIVersionHeader, on_http_error
+from dockyard.registry import Registry
+
+
+async def api_base(request: Request) -> Response:
+    return Response(b"{}", media_type="application/json")
+
+
+def routes(registry: Registry) -> list[Route]:
+    blobs = BlobEndpoints(registry)
+    manifests = ManifestEndpoints(registry)
+    name = "/v2/{name:path}"
+    return [
+        Route("/v2/", api_base, methods=["GET"]),
+        Route("/v2/_catalog", manifests.catalog, methods=["GET"]),
+        Route(f"{name}/tags/list", manifests.tags, methods=["GET"]),
+        Route(
+            f"{name}/manifests/{{reference}}",
+            manifests.manifest,
+            methods=["GET", "HEAD", "PUT", "DELETE"],
+        ),
+        Route(f"{name}/blobs/uploads/", blobs.start_upload, methods=["POST"]),
+        Route(f"{name}/blobs/uploads", blobs.start_upload, methods=["POST"]),
+        Route(
+            f"{name}/blobs/uploads/{{upload_id}}",
+            blobs.upload,
+            methods=["GET", "PATCH", "PUT", "DELETE"],
+        ),
+        Route(f"{name}/blobs/{{digest}}", blobs.blob, methods=["GET", "HEAD", "DELETE"]),
+        Route(f"{name}/referrers/{{digest}}", manifests.referrers, methods=["GET"]),
+    ]
+
+
+def data_plane(registry: Registry) -> APIVersionHeader:
+    app = Starlette(
+        routes=routes(registry),
+        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: on_http_error},
+    )
+    return APIVersionHeader(app)

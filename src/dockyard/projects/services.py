@@ -1,0 +1,48 @@
+"""Repositories: lookup, creation on first push, and the catalog."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.db import Database
+from dockyard.db.statements import insert_ignore, lexical
+from dockyard.projects.models import Project, Repository
+from dockyard.projects.names import project_of
+
+
+class RepositoryService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    async def find(conn: AsyncConnection, name: str) -> int | None:
+        """The id of a repository, or None when it does not exist."""
+        return await conn.scalar(select(Repository.id).where(Repository.name == name))
+
+    async def ensure(self, conn: AsyncConnection, name: str) -> int:
+        """The id of a repository, creating it and its project on first use (in ``conn``'s
+        write transaction)."""
+        repository_id = await self.find(conn, name)
+        if repository_id is not None:
+            return repository_id
+        project = project_of(name)
+        await conn.execute(insert_ignore(conn, Project.__table__, ["name"]).values(name=project))
+        project_id = await conn.scalar(select(Project.id).where(Project.name == project))
+        await conn.execute(
+            insert_ignore(conn, Repository.__table__, ["name"]).values(
+                name=name, project_id=project_id
+            )
+        )
+        repository_id = await self.find(conn, name)
+        assert repository_id is not None  # inserted just above in the same transaction
+        return repository_id
+
+    async def catalog(self, limit: int, last: str | None) -> list[str]:
+        """Repository names in lexical order after ``last``, at most ``limit`` of them."""
+        async with self.db.read() as conn:
+            name = lexical(conn, Repository.name)
+            query = select(Repository.name).order_by(name).limit(limit)
+            if last:
+                query = query.where(name > last)
+            return list((await conn.scalars(query)).all())

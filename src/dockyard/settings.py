@@ -1,0 +1,100 @@
+"""The one typed Settings object: defaults, then a YAML file, then ``DOCKYARD_*`` variables.
+
+Nested keys are spelled with a double underscore in the environment, e.g.
+``DOCKYARD_LIMITS__MANIFEST_MAX_BYTES=8388608``. The YAML file is named by
+``DOCKYARD_CONFIG`` or by ``dockyard serve --config``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class Limits(BaseModel):
+    """Sizes and counts that bound what one request may ask for."""
+
+    manifest_max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    name_max_length: int = Field(default=255, gt=0)
+    page_max_entries: int = Field(default=10_000, gt=0)
+
+
+class StorageSettings(BaseModel):
+    """Where blob content lives."""
+
+    driver: str = "filesystem"
+    # Empty means ``<data_dir>/blobs``.
+    root: str = ""
+    # fsync blob content before a push is acknowledged, so that a crash of the
+    # machine cannot lose a blob whose metadata was committed.
+    fsync: bool = True
+
+
+class DatabaseSettings(BaseModel):
+    """Where metadata lives: an SQLAlchemy URL. Empty means SQLite in the data dir."""
+
+    url: str = ""
+    auto_migrate: bool = True
+
+
+class Settings(BaseSettings):
+    """Everything dockyard reads from its environment, in one place."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DOCKYARD_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=0, le=65535)
+    data_dir: Path = Path("./dockyard-data")
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "info"
+    database: DatabaseSettings = DatabaseSettings()
+    storage: StorageSettings = StorageSettings()
+    limits: Limits = Limits()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'dockyard.db'}"
+
+    @property
+    def blob_root(self) -> Path:
+        return Path(self.storage.root) if self.storage.root else self.data_dir.resolve() / "blobs"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``DOCKYARD_CONFIG``, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("DOCKYARD_CONFIG")
+        if not path:
+            return {}
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: the settings file must hold a mapping")
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; keyword arguments (from the command line) win over everything."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

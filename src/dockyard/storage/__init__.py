@@ -1,0 +1,6 @@
+"""Blob storage drivers behind one protocol."""
+
+from dockyard.storage.base import BlobStore
+from dockyard.storage.filesystem import FilesystemBlobStore
+
+__all__ = ["BlobStore", "FilesystemBlobStore"]

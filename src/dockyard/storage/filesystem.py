@@ -1,0 +1,130 @@
+"""Blobs as files: ``<root>/<algorithm>/<first two hex>/<hex>``, uploads in ``<root>/_uploads``.
+
+File I/O runs in worker threads: a 4 MiB write or read holds the GIL for
+only a memcpy, so the event loop keeps serving other requests while the disk
+works, and hashing in another thread uses the second core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+READ_CHUNK = 1024 * 1024
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self.uploads = root / "_uploads"
+        self.fsync = fsync
+        self.uploads.mkdir(parents=True, exist_ok=True)
+
+    def _blob_path(self, digest: str) -> Path:
+        algorithm, encoded = digest.split(":", 1)
+        return self.root / algorithm / encoded[:2] / encoded
+
+    def _upload_path(self, upload_id: str) -> Path:
+        return self.uploads / upload_id
+
+    async def start_upload(self, upload_id: str) -> None:
+        self._upload_path(upload_id).touch(exist_ok=False)
+
+    async def write_upload(self, upload_id: str, offset: int, data: bytes) -> None:
+        await asyncio.to_thread(_pwrite_and_cut, self._upload_path(upload_id), offset, data)
+
+    async def truncate_upload(self, upload_id: str, size: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.truncate(self._upload_path(upload_id), size)
+
+    async def read_upload(self, upload_id: str, size: int) -> AsyncIterator[bytes]:
+        async for chunk in _read_file(self._upload_path(upload_id), 0, size):
+            yield chunk
+
+    async def upload_exists(self, upload_id: str) -> bool:
+        return self._upload_path(upload_id).exists()
+
+    async def commit_upload(self, upload_id: str, digest: str) -> None:
+        await asyncio.to_thread(self._commit, self._upload_path(upload_id), digest)
+
+    def _commit(self, source: Path, digest: str) -> None:
+        target = self._blob_path(digest)
+        if target.exists():
+            source.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if self.fsync:
+            fd = os.open(source, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(source, target)
+        if self.fsync:
+            _fsync_dir(target.parent)
+
+    async def delete_upload(self, upload_id: str) -> None:
+        self._upload_path(upload_id).unlink(missing_ok=True)
+
+    async def put(self, digest: str, data: bytes) -> None:
+        upload_id = uuid.uuid4().hex
+        await self.start_upload(upload_id)
+        await self.write_upload(upload_id, 0, data)
+        await self.commit_upload(upload_id, digest)
+
+    async def stat(self, digest: str) -> int | None:
+        try:
+            return self._blob_path(digest).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    async def read(
+        self, digest: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        async for chunk in _read_file(self._blob_path(digest), start, end):
+            yield chunk
+
+    async def delete(self, digest: str) -> None:
+        self._blob_path(digest).unlink(missing_ok=True)
+
+
+def _pwrite_and_cut(path: Path, offset: int, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view = memoryview(data)
+        position = offset
+        while view:
+            written = os.pwrite(fd, view, position)
+            view = view[written:]
+            position += written
+        if os.fstat(fd).st_size > position:
+            os.ftruncate(fd, position)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def _read_file(path: Path, start: int, end: int | None) -> AsyncIterator[bytes]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        position = start
+        while end is None or position < end:
+            want = READ_CHUNK if end is None else min(READ_CHUNK, end - position)
+            chunk = await asyncio.to_thread(os.pread, fd, want, position)
+            if not chunk:
+                break
+            position += len(chunk)
+            yield chunk
+    finally:
+        os.close(fd)
