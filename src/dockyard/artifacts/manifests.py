@@ -30,9 +30,7 @@ class Descriptor:
     @property
     def distributable(self) -> bool:
         """False for foreign layers, which registries need not hold."""
-        if self.urls and self.media_type.startswith(mt.NON_DISTRIBUTABLE_PREFIXES):
-            return False
-        return True
+        return not (self.urls and self.media_type.startswith(mt.NON_DISTRIBUTABLE_PREFIXES))
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,7 @@ class ManifestService:
                 await conn.execute(
                     upsert(
                         conn,
-                        Tag.__table__,
+                        Tag,
                         ["repository_id", "name"],
                         ["manifest_id", "updated_at"],
                     ).values(
@@ -167,7 +167,7 @@ class ManifestService:
         manifest: ParsedManifest,
     ) -> int:
         await conn.execute(
-            insert_ignore(conn, Manifest.__table__, ["repository_id", "digest"]).values(
+            insert_ignore(conn, Manifest, ["repository_id", "digest"]).values(
                 repository_id=repository_id,
                 digest=digest,
                 media_type=manifest.media_type,
@@ -198,7 +198,7 @@ class ManifestService:
         if references:
             unique = list({r["digest"]: r for r in references}.values())
             await conn.execute(
-                insert_ignore(conn, ManifestReference.__table__, ["manifest_id", "digest"]),
+                insert_ignore(conn, ManifestReference, ["manifest_id", "digest"]),
                 unique,
             )
         return int(manifest_id)
@@ -222,10 +222,10 @@ class ManifestService:
         if row is None:
             raise ManifestUnknown(detail={"name": name, "reference": reference})
         return StoredManifest(
-            digest=row[0],
-            media_type=row[1],
-            size=int(row[2]),
-            content=bytes(row[3]) if with_content else None,
+            digest=row.digest,
+            media_type=row.media_type,
+            size=row.size,
+            content=row.content if with_content else None,
         )
 
     async def delete(self, name: str, reference: str) -> None:
@@ -282,7 +282,7 @@ class ManifestService:
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
         descriptors: list[dict[str, object]] = []
-        for media_type, ref_digest, size, ref_type, annotations in rows:
+        for media_type, ref_digest, size, ref_type, ref_annotations in rows:
             descriptor: dict[str, object] = {
                 "mediaType": media_type,
                 "digest": ref_digest,
@@ -290,8 +290,8 @@ class ManifestService:
             }
             if ref_type:
                 descriptor["artifactType"] = ref_type
-            if annotations:
-                descriptor["annotations"] = orjson.loads(annotations)
+            if ref_annotations:
+                descriptor["annotations"] = orjson.loads(ref_annotations)
             descriptors.append(descriptor)
         return descriptors
 

@@ -42,9 +42,7 @@ class BlobService:
     @staticmethod
     async def record(conn: AsyncConnection, repository_id: int, digest: str, size: int) -> None:
         """Record a stored blob and link it to a repository (in ``conn``'s transaction)."""
-        await conn.execute(
-            insert_ignore(conn, Blob.__table__, ["digest"]).values(digest=digest, size=size)
-        )
+        await conn.execute(insert_ignore(conn, Blob, ["digest"]).values(digest=digest, size=size))
         await link(conn, repository_id, [digest])
 
     async def mount(self, name: str, digest: str, source: str) -> bool:
@@ -92,6 +90,4 @@ class BlobService:
 async def link(conn: AsyncConnection, repository_id: int, digests: Iterable[str]) -> None:
     rows = [{"repository_id": repository_id, "digest": d} for d in digests]
     if rows:
-        await conn.execute(
-            insert_ignore(conn, RepositoryBlob.__table__, ["repository_id", "digest"]), rows
-        )
+        await conn.execute(insert_ignore(conn, RepositoryBlob, ["repository_id", "digest"]), rows)

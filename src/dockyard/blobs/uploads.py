@@ -80,7 +80,7 @@ class UploadService:
         start: int | None = None,
         length: int | None = None,
     ) -> UploadStatus:
-        """Append a chunk; ``start`` and ``length`` come from Content-Range when the client sent it."""
+        """Append a chunk; ``start`` and ``length`` come from Content-Range when sent."""
         async with self._lock(upload_id):
             _, size = await self._session(name, upload_id)
             if start is not None and start != size:
@@ -108,7 +108,7 @@ class UploadService:
     async def complete(
         self, name: str, upload_id: str, digest: Digest, body: AsyncIterable[bytes]
     ) -> None:
-        """Append the last chunk (if any), verify the whole upload against ``digest``, publish it."""
+        """Append the last chunk (if any), verify the upload against ``digest``, publish it."""
         async with self._lock(upload_id):
             repository_id, size = await self._session(name, upload_id)
             hasher = await self._hasher(upload_id, size, digest.algorithm)
@@ -147,7 +147,7 @@ class UploadService:
         self._forget(upload_id)
 
     async def _session(self, name: str, upload_id: str) -> tuple[int, int]:
-        """(repository id, size) of a session of repository ``name``; BlobUploadUnknown otherwise."""
+        """(repository id, size) of a session of ``name``; BlobUploadUnknown otherwise."""
         if not _UPLOAD_ID.match(upload_id):
             raise BlobUploadUnknown(detail={"uuid": upload_id[:64]})
         async with self.db.read() as conn:

@@ -5,30 +5,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert
 
+from dockyard.db.base import Base
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
+
+def _insert(conn: AsyncConnection, model: type[Base]) -> Any:
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
-def insert_ignore(conn: AsyncConnection, table: Table, index_elements: Sequence[str]) -> Insert:
+def insert_ignore(
+    conn: AsyncConnection, model: type[Base], index_elements: Sequence[str]
+) -> Insert:
     """INSERT that does nothing when a row with the same key exists."""
-    stmt = _insert(conn, table)
+    stmt = _insert(conn, model)
     result: Insert = stmt.on_conflict_do_nothing(index_elements=list(index_elements))
     return result
 
 
 def upsert(
-    conn: AsyncConnection, table: Table, index_elements: Sequence[str], update: Sequence[str]
+    conn: AsyncConnection, model: type[Base], index_elements: Sequence[str], update: Sequence[str]
 ) -> Insert:
     """INSERT that updates the ``update`` columns from the new row on a key conflict."""
-    stmt = _insert(conn, table)
+    stmt = _insert(conn, model)
     result: Insert = stmt.on_conflict_do_update(
         index_elements=list(index_elements),
         set_={name: stmt.excluded[name] for name in update},
@@ -36,8 +41,8 @@ def upsert(
     return result
 
 
-def lexical(conn: AsyncConnection, column: ColumnElement[str]) -> ColumnElement[str]:
+def lexical(conn: AsyncConnection, column: InstrumentedAttribute[str]) -> ColumnElement[str]:
     """The column compared byte by byte, as the spec's lexical order of tags wants."""
     if conn.dialect.name == "postgresql":
         return column.collate("C")
-    return column  # SQLite's default BINARY collation is already byte order.
+    return column.expression  # SQLite's default BINARY collation is already byte order.
