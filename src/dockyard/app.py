@@ -6,9 +6,10 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.middleware import Middleware
 
-from dockyard.oci.app import data_plane
+from dockyard.oci import app as oci
+from dockyard.oci.responses import APIVersionHeader
 from dockyard.registry import Registry
 from dockyard.settings import Settings
 
@@ -23,7 +24,12 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await registry.close()
 
-    app = Starlette(routes=[Mount("/", app=data_plane(registry))], lifespan=lifespan)
+    app = Starlette(
+        routes=oci.routes(registry),
+        exception_handlers=oci.EXCEPTION_HANDLERS,
+        middleware=[Middleware(APIVersionHeader)],
+        lifespan=lifespan,
+    )
     app.state.registry = registry
     return app
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Select, bindparam, delete, select
 
 from dockyard.artifacts import mediatypes as mt
 from dockyard.artifacts.manifests import ParsedManifest, parse_manifest
@@ -17,6 +17,7 @@ from dockyard.blobs.models import Blob, RepositoryBlob
 from dockyard.blobs.services import BlobService
 from dockyard.db import Database
 from dockyard.db.base import utcnow
+from dockyard.db.engine import Conn
 from dockyard.db.statements import insert_ignore, lexical, upsert
 from dockyard.errors import (
     DigestInvalid,
@@ -54,6 +55,30 @@ class ArtifactSummary:
     size: int
     tags: tuple[str, ...]
     created_at: datetime
+
+
+def _manifest_query(*, by_tag: bool, with_content: bool) -> Select[*tuple[Any, ...]]:
+    """One of the four pull queries, built once: building a statement per request
+    costs more than running it."""
+    columns = [Manifest.digest, Manifest.media_type, Manifest.size]
+    if with_content:
+        columns.append(Manifest.content)
+    query = select(*columns)
+    if by_tag:
+        return (
+            query.join(Tag, Tag.manifest_id == Manifest.id)
+            .join(Repository, Repository.id == Tag.repository_id)
+            .where(Repository.name == bindparam("name"), Tag.name == bindparam("reference"))
+        )
+    return query.join(Repository, Repository.id == Manifest.repository_id).where(
+        Repository.name == bindparam("name"), Manifest.digest == bindparam("reference")
+    )
+
+
+_BY_TAG = _manifest_query(by_tag=True, with_content=True)
+_HEAD_BY_TAG = _manifest_query(by_tag=True, with_content=False)
+_BY_DIGEST = _manifest_query(by_tag=False, with_content=True)
+_HEAD_BY_DIGEST = _manifest_query(by_tag=False, with_content=False)
 
 
 class ManifestService:
@@ -107,7 +132,7 @@ class ManifestService:
         return PushedManifest(str(digest), manifest.subject.digest if manifest.subject else None)
 
     async def _check_references(
-        self, conn: AsyncConnection, repository_id: int, manifest: ParsedManifest
+        self, conn: Conn, repository_id: int, manifest: ParsedManifest
     ) -> None:
         wanted = {d.digest: d for d in manifest.blob_references}
         if mt.EMPTY_DIGEST in wanted:
@@ -152,7 +177,7 @@ class ManifestService:
                     detail={"digest": missing[0]},
                 )
 
-    async def _ensure_empty_blob(self, conn: AsyncConnection, repository_id: int) -> None:
+    async def _ensure_empty_blob(self, conn: Conn, repository_id: int) -> None:
         """The empty config ``{}`` is known content; hold it even if a client never uploaded it."""
         if await self.store.stat(mt.EMPTY_DIGEST) is None:
             await self.store.put(mt.EMPTY_DIGEST, mt.EMPTY_CONTENT)
@@ -160,7 +185,7 @@ class ManifestService:
 
     async def _insert(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         repository_id: int,
         digest: str,
         body: bytes,
@@ -205,20 +230,14 @@ class ManifestService:
 
     async def get(self, name: str, reference: str, *, with_content: bool = True) -> StoredManifest:
         """A manifest by tag or digest; ManifestUnknown when the repository has no such thing."""
-        columns = [Manifest.digest, Manifest.media_type, Manifest.size]
-        if with_content:
-            columns.append(Manifest.content)
-        query = select(*columns).join(Repository, Repository.id == Manifest.repository_id)
         if is_digest(reference):
             Digest.parse(reference)
-            query = query.where(Repository.name == name, Manifest.digest == reference)
+            query = _BY_DIGEST if with_content else _HEAD_BY_DIGEST
         else:
             validate_tag(reference)
-            query = query.join(Tag, Tag.manifest_id == Manifest.id).where(
-                Repository.name == name, Tag.name == reference
-            )
+            query = _BY_TAG if with_content else _HEAD_BY_TAG
         async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(query, {"name": name, "reference": reference})).first()
         if row is None:
             raise ManifestUnknown(detail={"name": name, "reference": reference})
         return StoredManifest(

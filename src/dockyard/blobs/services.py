@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 
-from sqlalchemy import delete, exists, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, delete, exists, select
 
 from dockyard.artifacts.models import Manifest, ManifestReference
 from dockyard.blobs.models import Blob, RepositoryBlob
 from dockyard.db import Database
+from dockyard.db.engine import Conn
 from dockyard.db.statements import insert_ignore
 from dockyard.errors import BlobUnknown, Unsupported
 from dockyard.projects.models import Repository
 from dockyard.projects.services import RepositoryService
 from dockyard.storage import BlobStore
+
+# Built once: the blob HEAD path runs it on every layer of every pull.
+_LINKED_SIZE = (
+    select(Blob.size)
+    .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+    .join(Repository, Repository.id == RepositoryBlob.repository_id)
+    .where(Repository.name == bindparam("name"), Blob.digest == bindparam("digest"))
+)
 
 
 class BlobService:
@@ -26,12 +34,7 @@ class BlobService:
     async def size(self, name: str, digest: str) -> int:
         """The size of a blob that repository ``name`` links; BlobUnknown otherwise."""
         async with self.db.read() as conn:
-            size = await conn.scalar(
-                select(Blob.size)
-                .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
-                .join(Repository, Repository.id == RepositoryBlob.repository_id)
-                .where(Repository.name == name, Blob.digest == digest)
-            )
+            size = await conn.scalar(_LINKED_SIZE, {"name": name, "digest": digest})
         if size is None:
             raise BlobUnknown(detail={"digest": digest})
         return int(size)
@@ -40,7 +43,7 @@ class BlobService:
         return self.store.read(digest, start, end)
 
     @staticmethod
-    async def record(conn: AsyncConnection, repository_id: int, digest: str, size: int) -> None:
+    async def record(conn: Conn, repository_id: int, digest: str, size: int) -> None:
         """Record a stored blob and link it to a repository (in ``conn``'s transaction)."""
         await conn.execute(insert_ignore(conn, Blob, ["digest"]).values(digest=digest, size=size))
         await link(conn, repository_id, [digest])
@@ -87,7 +90,7 @@ class BlobService:
                 raise BlobUnknown(detail={"digest": digest})
 
 
-async def link(conn: AsyncConnection, repository_id: int, digests: Iterable[str]) -> None:
+async def link(conn: Conn, repository_id: int, digests: Iterable[str]) -> None:
     rows = [{"repository_id": repository_id, "digest": d} for d in digests]
     if rows:
         await conn.execute(insert_ignore(conn, RepositoryBlob, ["repository_id", "digest"]), rows)

@@ -7,22 +7,20 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert
 
 from dockyard.db.base import Base
+from dockyard.db.engine import Conn
 
 
-def _insert(conn: AsyncConnection, model: type[Base]) -> Any:
+def _insert(conn: Conn, model: type[Base]) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
 
 
-def insert_ignore(
-    conn: AsyncConnection, model: type[Base], index_elements: Sequence[str]
-) -> Insert:
+def insert_ignore(conn: Conn, model: type[Base], index_elements: Sequence[str]) -> Insert:
     """INSERT that does nothing when a row with the same key exists."""
     stmt = _insert(conn, model)
     result: Insert = stmt.on_conflict_do_nothing(index_elements=list(index_elements))
@@ -30,7 +28,7 @@ def insert_ignore(
 
 
 def upsert(
-    conn: AsyncConnection, model: type[Base], index_elements: Sequence[str], update: Sequence[str]
+    conn: Conn, model: type[Base], index_elements: Sequence[str], update: Sequence[str]
 ) -> Insert:
     """INSERT that updates the ``update`` columns from the new row on a key conflict."""
     stmt = _insert(conn, model)
@@ -41,7 +39,7 @@ def upsert(
     return result
 
 
-def lexical(conn: AsyncConnection, column: InstrumentedAttribute[str]) -> ColumnElement[str]:
+def lexical(conn: Conn, column: InstrumentedAttribute[str]) -> ColumnElement[str]:
     """The column compared byte by byte, as the spec's lexical order of tags wants."""
     if conn.dialect.name == "postgresql":
         return column.collate("C")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,7 +9,8 @@ from starlette.routing import Route
 
 from dockyard.oci.blobs import BlobEndpoints
 from dockyard.oci.manifests import ManifestEndpoints
-from dockyard.oci.responses import EXCEPTION_HANDLERS, APIVersionHeader, on_http_error
+from dockyard.oci.responses import EXCEPTION_HANDLERS as DOMAIN_HANDLERS
+from dockyard.oci.responses import on_http_error
 from dockyard.registry import Registry
 
 
@@ -43,9 +43,4 @@ def routes(registry: Registry) -> list[Route]:
     ]
 
 
-def data_plane(registry: Registry) -> APIVersionHeader:
-    app = Starlette(
-        routes=routes(registry),
-        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: on_http_error},
-    )
-    return APIVersionHeader(app)
+EXCEPTION_HANDLERS = {**DOMAIN_HANDLERS, HTTPException: on_http_error}

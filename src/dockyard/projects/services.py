@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, select
 
 from dockyard.db import Database
+from dockyard.db.engine import Conn
 from dockyard.db.statements import insert_ignore, lexical
 from dockyard.projects.models import Project, Repository
 from dockyard.projects.names import project_of
+
+_FIND = select(Repository.id).where(Repository.name == bindparam("name"))
 
 
 class RepositoryService:
@@ -16,11 +18,12 @@ class RepositoryService:
         self.db = db
 
     @staticmethod
-    async def find(conn: AsyncConnection, name: str) -> int | None:
+    async def find(conn: Conn, name: str) -> int | None:
         """The id of a repository, or None when it does not exist."""
-        return await conn.scalar(select(Repository.id).where(Repository.name == name))
+        repository_id: int | None = await conn.scalar(_FIND, {"name": name})
+        return repository_id
 
-    async def ensure(self, conn: AsyncConnection, name: str) -> int:
+    async def ensure(self, conn: Conn, name: str) -> int:
         """The id of a repository, creating it and its project on first use (in ``conn``'s
         write transaction)."""
         repository_id = await self.find(conn, name)
