@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 4 * 1024 * 1024
 
 
 class FilesystemBlobStore:
