@@ -15,12 +15,18 @@ def _readme_commands() -> list[str]:
 
 def test_readme_opens_with_install_and_test_commands() -> None:
     install, test = _readme_commands()
-    assert install.startswith("pip install") and "dockyard serve" in install
-    assert "apt-get install" in test and "pip install" in test and "pytest" in test
+    assert install.startswith("pip install")
+    assert "dockyard serve" in install
+    assert "apt-get install" in test
+    assert "pip install" in test
+    assert "pytest" in test
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     _, test = _readme_commands()
-    ci_lines = [line for line in (ROOT / ".ci/run").read_text().splitlines()
-                if line and not line.startswith(("#", "set ", "cd ", "export "))]
+    ci_lines = [
+        line
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line and not line.startswith(("#", "set ", "cd ", "export "))
+    ]
     assert ci_lines == [test]
