@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dockyard.artifacts.services import ManifestService
 from dockyard.blobs.services import BlobService
 from dockyard.blobs.uploads import UploadService
-from dockyard.db import Database
+from dockyard.db import Database, open_database
 from dockyard.projects.services import RepositoryService
 from dockyard.settings import Settings
 from dockyard.storage import BlobStore, FilesystemBlobStore
@@ -25,7 +25,7 @@ class Registry:
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
-        db = Database(settings.database_url)
+        db = open_database(settings.database_url)
         store = _blob_store(settings)
         repositories = RepositoryService(db)
         blobs = BlobService(db, store, repositories)

@@ -1,6 +1,6 @@
 """Metadata: SQLAlchemy models, the engine, and Alembic migrations."""
 
 from dockyard.db.base import Base
-from dockyard.db.engine import Database
+from dockyard.db.engine import Conn, Database, open_database
 
-__all__ = ["Base", "Database"]
+__all__ = ["Base", "Conn", "Database", "open_database"]

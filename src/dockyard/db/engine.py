@@ -1,39 +1,49 @@
 """The metadata database: one object that hands out read and write connections.
 
-SQLite allows one writer at a time. A deferred transaction that reads and
-then writes fails at once with SQLITE_BUSY when another connection wrote in
-between, and the busy timeout does not help it; so write transactions on
-SQLite start with ``BEGIN IMMEDIATE`` and wait their turn in aiosqlite's
-threads.
+On SQLite every statement runs inline on the event loop over two synchronous
+connections, one for reads and one for writes. An indexed lookup of a page in
+SQLite's cache takes tens of microseconds, while the hand-off to aiosqlite's
+thread and back costs more than a millisecond under load. Measured with wrk
+and a 16-way push script on this project's benchmark machine: manifest GET by
+tag went from 640 req/s through aiosqlite to 7,400 inline, and manifest PUT
+from 150 req/s (see docs/performance.md for the figures now).
 
-Reads on SQLite run inline on the event loop through a synchronous
-connection. An indexed lookup of a page in SQLite's cache takes tens of
-microseconds, while the hand-off to aiosqlite's thread and back costs more
-than a millisecond under load: measured with wrk on a manifest GET by tag,
-64 connections, 640 req/s through aiosqlite against several thousand inline.
-WAL mode means a read never waits for a writer, so it cannot block the loop.
+Inline code must never wait on a lock, or the whole loop waits. WAL mode lets
+reads proceed while a write is open. Writers of this process queue on an
+asyncio lock; a writer of another process (a second worker, the CLI) is met
+with ``busy_timeout=0`` and retried after an asynchronous back-off, so the
+loop keeps serving while it waits its turn.
+
+On PostgreSQL, asyncpg is truly asynchronous and a pool serves both kinds.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import Dialect, Executable, ScalarResult, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from dockyard.errors import Unavailable
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=30000",
     "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=0",
 )
+# How long a writer waits for another process's write before giving up with 503.
+WRITE_WAIT_SECONDS = 30.0
 
 
 class Conn(Protocol):
-    """What services use of a connection; both faces of the database provide it."""
+    """What services use of a connection; every database below provides it."""
 
     @property
     def dialect(self) -> Dialect: ...
@@ -45,115 +55,134 @@ class Conn(Protocol):
     async def scalars(self, statement: Executable, parameters: Any = None) -> ScalarResult[Any]: ...
 
 
+class Database(Protocol):
+    url: str
+
+    def read(self) -> AbstractAsyncContextManager[Conn]:
+        """``async with db.read() as conn``: a connection for reads."""
+
+    def write(self) -> AbstractAsyncContextManager[Conn]:
+        """``async with db.write() as conn``: a transaction that commits when the block ends
+        without an error and rolls back otherwise."""
+
+    async def dispose(self) -> None: ...
+
+
+def open_database(url: str) -> Database:
+    if make_url(url).get_backend_name() == "sqlite":
+        return SQLiteDatabase(url)
+    return PooledDatabase(url)
+
+
 class _InlineConnection:
-    """A synchronous SQLite connection behind the async ``Conn`` interface."""
+    """A synchronous connection behind the async ``Conn`` interface."""
 
     def __init__(self, connection: Connection) -> None:
-        self._connection = connection
+        self.connection = connection
 
     @property
     def dialect(self) -> Dialect:
-        return self._connection.dialect
+        return self.connection.dialect
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Any:
-        return self._connection.execute(statement, parameters)
+        return self.connection.execute(statement, parameters)
 
     async def scalar(self, statement: Executable, parameters: Any = None) -> Any:
-        return self._connection.scalar(statement, parameters)
+        return self.connection.scalar(statement, parameters)
 
     async def scalars(self, statement: Executable, parameters: Any = None) -> ScalarResult[Any]:
-        return self._connection.scalars(statement, parameters)
-
-    def close(self) -> None:
-        self._connection.close()
+        return self.connection.scalars(statement, parameters)
 
 
-class Database:
+class SQLiteDatabase:
     def __init__(self, url: str) -> None:
         self.url = url
-        parsed = make_url(url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        self._inline_reader: Engine | None = None
-        self._inline: _InlineConnection | None = None
-        if self.is_sqlite:
-            self._writer = _sqlite_async_engine(url)
-            self._inline_reader = _sqlite_inline_engine(
-                parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
-            )
-            self._reader = self._writer
-        else:
-            self._reader = self._writer = create_async_engine(
-                url, pool_size=20, max_overflow=20, pool_pre_ping=True
-            )
+        sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+        self._engine = _sqlite_engine(sync_url.render_as_string(hide_password=False))
+        self._reader: _InlineConnection | None = None
+        self._writer: _InlineConnection | None = None
+        self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
-        """A connection for reads that need no transaction of their own."""
-        if self._inline_reader is not None:
-            yield self._inline_connection()
-            return
-        async with self._reader.connect() as connection:
-            yield connection
-
-    def _inline_connection(self) -> Conn:
-        """The process's one inline SQLite connection, opened on first use.
-
-        Inline statements run one at a time on the loop's thread, so one
-        connection serves them all and skips a pool check-out per request.
-        """
-        if self._inline is None:
-            assert self._inline_reader is not None
-            self._inline = _InlineConnection(self._inline_reader.connect())
-        return self._inline
+        if self._reader is None:
+            self._reader = _InlineConnection(self._engine.connect())
+        yield self._reader
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Conn]:
-        """A connection in a transaction that commits when the block ends without error."""
-        async with self._writer.begin() as connection:
-            yield connection
+        async with self._write_lock:
+            if self._writer is None:
+                self._writer = _InlineConnection(self._engine.connect())
+            connection = self._writer.connection
+            await _begin_immediate(connection)
+            try:
+                yield self._writer
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
 
     async def dispose(self) -> None:
-        await self._writer.dispose()
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
-        if self._inline_reader is not None:
-            self._inline_reader.dispose()
+        for inline in (self._reader, self._writer):
+            if inline is not None:
+                inline.connection.close()
+        self._reader = self._writer = None
+        self._engine.dispose()
 
 
-def _apply_pragmas(dbapi_connection: Any, pragmas: Sequence[str]) -> None:
-    cursor = dbapi_connection.cursor()
-    for pragma in pragmas:
-        cursor.execute(pragma)
-    cursor.close()
+async def _begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock without ever blocking the loop on it."""
+    deadline = time.monotonic() + WRITE_WAIT_SECONDS
+    pause = 0.001
+    while True:
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+                raise
+            connection.rollback()
+            if time.monotonic() > deadline:
+                raise Unavailable("the metadata database stayed locked by another process") from exc
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
 
-def _sqlite_async_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=4, max_overflow=4)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event emit BEGIN IMMEDIATE, not the driver its BEGIN.
-        dbapi_connection.isolation_level = None
-        _apply_pragmas(dbapi_connection, _PRAGMAS)
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def _sqlite_inline_engine(url: str) -> Engine:
-    engine = create_engine(
-        url, pool_size=4, max_overflow=4, connect_args={"check_same_thread": False}
-    )
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_size=2, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Autocommit: no transaction stays open between statements, so each
-        # read sees the newest committed state and the WAL can be checkpointed.
+        # Autocommit at the driver: reads see the newest committed state and hold
+        # no snapshot between statements; writes say BEGIN IMMEDIATE themselves.
         dbapi_connection.isolation_level = None
-        _apply_pragmas(dbapi_connection, _PRAGMAS)
+        cursor = dbapi_connection.cursor()
+        for pragma in _PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
 
     return engine
+
+
+class PooledDatabase:
+    """A server database (PostgreSQL) through an async driver and a connection pool."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: AsyncEngine = create_async_engine(
+            url, pool_size=20, max_overflow=20, pool_pre_ping=True
+        )
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Conn]:
+        async with self._engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Conn]:
+        async with self._engine.begin() as connection:
+            yield connection
+
+    async def dispose(self) -> None:
+        await self._engine.dispose()
