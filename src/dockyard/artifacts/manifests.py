@@ -50,7 +50,12 @@ class ParsedManifest:
 
     @property
     def kind(self) -> str:
-        return mt.kind_of(self.artifact_type, self.media_type, self.annotations)
+        return mt.kind_of(
+            self.artifact_type,
+            self.media_type,
+            self.annotations,
+            tuple(layer.media_type for layer in self.layers),
+        )
 
     @property
     def blob_references(self) -> list[Descriptor]:

@@ -61,7 +61,10 @@ KINDS = ("image", "index", "chart", "cnab", "sif", "wasm", "signature", "sbom", 
 
 
 def kind_of(
-    artifact_type: str | None, manifest_media_type: str, annotations: dict[str, str]
+    artifact_type: str | None,
+    manifest_media_type: str,
+    annotations: dict[str, str],
+    layer_types: tuple[str, ...] = (),
 ) -> str:
     """The artifact's kind from ``artifactType``, else ``config.mediaType``, else the manifest type.
 
@@ -70,6 +73,12 @@ def kind_of(
     """
     if artifact_type:
         kind = _KINDS.get(artifact_type.split(";", 1)[0].strip())
+        if kind == "image" and layer_types:
+            # cosign's tag scheme wraps signatures and SBOMs in an image config;
+            # the layers say what the artifact really is.
+            layer_kinds = {_KINDS.get(t) for t in layer_types}
+            if len(layer_kinds) == 1 and layer_kinds & {"signature", "sbom"}:
+                return layer_kinds.pop() or kind
         if kind:
             return kind
         for prefix, prefix_kind in _KIND_PREFIXES:
