@@ -85,7 +85,8 @@ class TagInvalid(DockyardError):
 
 
 class PaginationInvalid(DockyardError):
-    code, status, default_message = "PAGINATION_NUMBER_INVALID", 400, "invalid pagination number"
+    # The spec's table has no pagination code; UNSUPPORTED with a 400 says "not like this".
+    code, status, default_message = "UNSUPPORTED", 400, "invalid pagination number"
 
 
 class Unsupported(DockyardError):
@@ -101,7 +102,11 @@ class TooManyRequests(DockyardError):
 
 
 class Unavailable(DockyardError):
-    """A dependency (database, storage) is down; the client should retry."""
+    """A dependency (database, storage) is down; the client should retry.
+
+    The spec's table has no code for this; UNAVAILABLE is Distribution's, and
+    the 503 status with Retry-After is what clients act on.
+    """
 
     code, status, default_message = "UNAVAILABLE", 503, "service temporarily unavailable"
 
@@ -109,7 +114,7 @@ class Unavailable(DockyardError):
 class RangeNotSatisfiable(DockyardError):
     """A blob GET asked for bytes the blob does not have (416)."""
 
-    code, status, default_message = "RANGE_INVALID", 416, "requested range not satisfiable"
+    code, status, default_message = "SIZE_INVALID", 416, "requested range not satisfiable"
 
     def __init__(self, size: int) -> None:
         super().__init__(detail={"size": size})

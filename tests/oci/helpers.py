@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -67,3 +69,79 @@ async def push_image(
 
 def error_codes(response: httpx.Response) -> list[str]:
     return [e["code"] for e in response.json()["errors"]]
+
+
+# The codes the Distribution Specification allows in an error body: its "Error Codes"
+# table and the legacy Docker codes it says clients may meet.
+SPEC_ERROR_CODES = frozenset(
+    {
+        "BLOB_UNKNOWN",
+        "BLOB_UPLOAD_INVALID",
+        "BLOB_UPLOAD_UNKNOWN",
+        "DIGEST_INVALID",
+        "MANIFEST_BLOB_UNKNOWN",
+        "MANIFEST_INVALID",
+        "MANIFEST_UNKNOWN",
+        "NAME_INVALID",
+        "NAME_UNKNOWN",
+        "SIZE_INVALID",
+        "UNAUTHORIZED",
+        "DENIED",
+        "UNSUPPORTED",
+        "TOOMANYREQUESTS",
+        # "Legacy Docker support error codes": clients MAY encounter these too.
+        "TAG_INVALID",
+        "MANIFEST_UNVERIFIED",
+    }
+)
+
+
+def assert_oci_error(
+    response: httpx.Response, status: int, code: str | Iterable[str] | None = None
+) -> list[str]:
+    """Assert the status and that the body is the spec's error JSON carrying ``code``.
+
+    ``code`` may be one code, several acceptable ones, or None for "any code of
+    the spec". Returns the codes in the body.
+    """
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers.get("content-type", "").split(";")[0] == "application/json"
+    body = response.json()
+    assert isinstance(body, dict), body
+    assert isinstance(body.get("errors"), list), body
+    assert body["errors"], body
+    codes = []
+    for error in body["errors"]:
+        assert isinstance(error, dict), body
+        assert set(error) <= {"code", "message", "detail"}, body
+        assert isinstance(error.get("code"), str), body
+        assert re.fullmatch(r"[A-Z_]+", error["code"]), body
+        assert error["code"] in SPEC_ERROR_CODES, f"{error['code']} is not a spec error code"
+        assert isinstance(error.get("message", ""), str), body
+        codes.append(error["code"])
+    if code is not None:
+        wanted = {code} if isinstance(code, str) else set(code)
+        assert wanted & set(codes), (codes, wanted)
+    return codes
+
+
+async def put_manifest(
+    client: httpx.AsyncClient,
+    name: str,
+    reference: str,
+    body: bytes | dict[str, Any],
+    media_type: str = OCI_MANIFEST,
+) -> httpx.Response:
+    """PUT a manifest (a document is encoded first) and return the response, whatever it is."""
+    content = encode(body) if isinstance(body, dict) else body
+    return await client.put(
+        f"/v2/{name}/manifests/{reference}", content=content, headers={"Content-Type": media_type}
+    )
+
+
+async def start_upload(client: httpx.AsyncClient, name: str) -> str:
+    """Open an upload session; returns its Location."""
+    r = await client.post(f"/v2/{name}/blobs/uploads/")
+    assert r.status_code == 202, r.text
+    location: str = r.headers["Location"]
+    return location

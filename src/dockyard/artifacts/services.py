@@ -18,7 +18,7 @@ from dockyard.blobs.services import BlobService
 from dockyard.db import Database
 from dockyard.db.base import utcnow
 from dockyard.db.engine import Conn
-from dockyard.db.statements import insert_ignore, lexical, upsert
+from dockyard.db.statements import after, insert_ignore, lexical_key, upsert
 from dockyard.errors import (
     DigestInvalid,
     ManifestBlobUnknown,
@@ -271,10 +271,13 @@ class ManifestService:
             repository_id = await self.repositories.find(conn, name)
             if repository_id is None:
                 raise NameUnknown(detail={"name": name})
-            tag = lexical(conn, Tag.name)
-            query = select(Tag.name).where(Tag.repository_id == repository_id).order_by(tag)
+            query = (
+                select(Tag.name)
+                .where(Tag.repository_id == repository_id)
+                .order_by(*lexical_key(conn, Tag.name))
+            )
             if last:
-                query = query.where(tag > last)
+                query = query.where(after(conn, Tag.name, last))
             if limit is not None:
                 query = query.limit(limit)
             return list((await conn.scalars(query)).all())

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from dockyard.errors import DigestInvalid, Unsupported
+from dockyard.errors import DigestInvalid
 
 # The grammar of descriptor.md; only registered algorithms are accepted.
 _GRAMMAR = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -40,7 +40,7 @@ class Digest:
         algorithm, encoded = text.split(":", 1)
         pattern = _ENCODED.get(algorithm)
         if pattern is None:
-            raise Unsupported(
+            raise DigestInvalid(
                 f"digest algorithm {algorithm!r} is not supported (use sha256 or sha512)",
                 detail={"digest": text[:200]},
             )
@@ -64,5 +64,5 @@ def is_digest(reference: str) -> bool:
 
 def new_hasher(algorithm: str = DEFAULT_ALGORITHM) -> Hasher:
     if algorithm not in _ENCODED:
-        raise Unsupported(f"digest algorithm {algorithm!r} is not supported")
+        raise DigestInvalid(f"digest algorithm {algorithm!r} is not supported")
     return hashlib.new(algorithm)

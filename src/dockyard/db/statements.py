@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func, literal, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert
@@ -39,8 +39,15 @@ def upsert(
     return result
 
 
-def lexical(conn: Conn, column: InstrumentedAttribute[str]) -> ColumnElement[str]:
-    """The column compared byte by byte, as the spec's lexical order of tags wants."""
-    if conn.dialect.name == "postgresql":
-        return column.collate("C")
-    return column.expression  # SQLite's default BINARY collation is already byte order.
+def lexical_key(conn: Conn, column: InstrumentedAttribute[str]) -> tuple[ColumnElement[str], ...]:
+    """The spec's lexical order: case-insensitive, then byte order to keep it total.
+
+    ORDER BY the returned columns; page with ``tuple_(*key) > (lower(last), last)``.
+    """
+    exact = column.collate("C") if conn.dialect.name == "postgresql" else column.expression
+    return func.lower(exact), exact
+
+
+def after(conn: Conn, column: InstrumentedAttribute[str], last: str) -> ColumnElement[bool]:
+    """Rows that come after ``last`` in :func:`lexical_key` order."""
+    return tuple_(*lexical_key(conn, column)) > tuple_(literal(last.lower()), literal(last))

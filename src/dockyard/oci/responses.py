@@ -52,9 +52,14 @@ async def on_client_disconnect(request: Request, exc: Exception) -> Response:
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
+    headers = getattr(exc, "headers", None)
     if status == 405:
-        return error_response("UNSUPPORTED", "method not allowed for this endpoint", 405)
-    return error_response("NOT_FOUND", "no such endpoint in the registry API", status)
+        return error_response(
+            "UNSUPPORTED", "method not allowed for this endpoint", 405, headers=headers
+        )
+    return error_response(
+        "UNSUPPORTED", "no such endpoint in the registry API", status, headers=headers
+    )
 
 
 EXCEPTION_HANDLERS = {

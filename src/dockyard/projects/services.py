@@ -6,7 +6,7 @@ from sqlalchemy import bindparam, select
 
 from dockyard.db import Database
 from dockyard.db.engine import Conn
-from dockyard.db.statements import insert_ignore, lexical
+from dockyard.db.statements import after, insert_ignore, lexical_key
 from dockyard.projects.models import Project, Repository
 from dockyard.projects.names import project_of
 
@@ -42,8 +42,8 @@ class RepositoryService:
     async def catalog(self, limit: int, last: str | None) -> list[str]:
         """Repository names in lexical order after ``last``, at most ``limit`` of them."""
         async with self.db.read() as conn:
-            name = lexical(conn, Repository.name)
-            query = select(Repository.name).order_by(name).limit(limit)
+            query = select(Repository.name).order_by(*lexical_key(conn, Repository.name))
             if last:
-                query = query.where(name > last)
+                query = query.where(after(conn, Repository.name, last))
+            query = query.limit(limit)
             return list((await conn.scalars(query)).all())
