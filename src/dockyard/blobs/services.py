@@ -39,7 +39,12 @@ class BlobService:
             raise BlobUnknown(detail={"digest": digest})
         return int(size)
 
-    def read(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
+    async def open(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``[start, end)`` of a blob, checked to be in storage before headers go out."""
+        if await self.store.stat(digest) is None:
+            raise BlobUnknown(
+                "the blob's content is missing from storage", detail={"digest": digest}
+            )
         return self.store.read(digest, start, end)
 
     @staticmethod

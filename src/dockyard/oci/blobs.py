@@ -39,7 +39,7 @@ class BlobEndpoints:
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers)
         return StreamingResponse(
-            self.registry.blobs.read(digest, start, end), status_code=status, headers=headers
+            await self.registry.blobs.open(digest, start, end), status_code=status, headers=headers
         )
 
     async def start_upload(self, request: Request) -> Response:
