@@ -35,7 +35,13 @@ class Registry:
             store=store,
             repositories=repositories,
             blobs=blobs,
-            uploads=UploadService(db, store, repositories, blobs),
+            uploads=UploadService(
+                db,
+                store,
+                repositories,
+                blobs,
+                max_sessions=settings.limits.upload_sessions_per_repository,
+            ),
             manifests=ManifestService(db, store, repositories, blobs),
         )
 

@@ -22,6 +22,8 @@ class Limits(BaseModel):
     manifest_max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     name_max_length: int = Field(default=255, gt=0)
     page_max_entries: int = Field(default=10_000, gt=0)
+    # Open upload sessions one repository may hold; more get 429 TOOMANYREQUESTS.
+    upload_sessions_per_repository: int = Field(default=1_000, gt=0)
 
 
 class StorageSettings(BaseModel):

@@ -496,3 +496,24 @@ async def test_wrong_method_names_the_allowed_ones(
     allowed = {m.strip() for m in r.headers.get("Allow", "").split(",") if m.strip()}
     assert "GET" in allowed, r.headers
     assert method not in allowed
+
+
+@pytest.fixture
+def few_sessions(settings: Settings) -> Settings:
+    settings.limits.upload_sessions_per_repository = 2
+    return settings
+
+
+async def test_too_many_open_uploads_is_429(
+    few_sessions: Settings, client: httpx.AsyncClient
+) -> None:
+    first = await client.post("/v2/library/busy/blobs/uploads/")
+    second = await client.post("/v2/library/busy/blobs/uploads/")
+    assert first.status_code == second.status_code == 202
+    third = await client.post("/v2/library/busy/blobs/uploads/")
+    assert_oci_error(third, 429, "TOOMANYREQUESTS")
+    assert third.headers["Retry-After"] == "1"
+    # Another repository is not affected, and finishing one upload makes room again.
+    assert (await client.post("/v2/library/other/blobs/uploads/")).status_code == 202
+    assert (await client.delete(first.headers["Location"])).status_code == 204
+    assert (await client.post("/v2/library/busy/blobs/uploads/")).status_code == 202

@@ -17,14 +17,20 @@ from collections import OrderedDict
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from dockyard.blobs.digests import DEFAULT_ALGORITHM, Digest, Hasher, new_hasher
 from dockyard.blobs.models import UploadSession
 from dockyard.blobs.services import BlobService
 from dockyard.db import Database
 from dockyard.db.base import utcnow
-from dockyard.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid
+from dockyard.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    TooManyRequests,
+)
 from dockyard.projects.models import Repository
 from dockyard.projects.services import RepositoryService
 from dockyard.storage import BlobStore
@@ -49,8 +55,11 @@ class UploadService:
         store: BlobStore,
         repositories: RepositoryService,
         blobs: BlobService,
+        *,
+        max_sessions: int,
     ) -> None:
         self.db = db
+        self.max_sessions = max_sessions
         self.store = store
         self.repositories = repositories
         self.blobs = blobs
@@ -60,11 +69,26 @@ class UploadService:
     async def start(self, name: str) -> UploadStatus:
         upload_id = uuid.uuid4().hex
         await self.store.start_upload(upload_id)
-        async with self.db.write() as conn:
-            repository_id = await self.repositories.ensure(conn, name)
-            await conn.execute(
-                insert(UploadSession).values(id=upload_id, repository_id=repository_id, size=0)
-            )
+        try:
+            async with self.db.write() as conn:
+                repository_id = await self.repositories.ensure(conn, name)
+                open_sessions = await conn.scalar(
+                    select(func.count())
+                    .select_from(UploadSession)
+                    .where(UploadSession.repository_id == repository_id)
+                )
+                if open_sessions >= self.max_sessions:
+                    raise TooManyRequests(
+                        f"the repository has {open_sessions} uploads in progress; "
+                        "finish or cancel some first",
+                        detail={"limit": self.max_sessions},
+                    )
+                await conn.execute(
+                    insert(UploadSession).values(id=upload_id, repository_id=repository_id, size=0)
+                )
+        except BaseException:
+            await self.store.delete_upload(upload_id)
+            raise
         return UploadStatus(upload_id, 0)
 
     async def status(self, name: str, upload_id: str) -> UploadStatus:
