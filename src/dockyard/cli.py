@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,7 @@ def settings_options(func: Any) -> Any:
 def _settings(
     config: str | None, data_dir: Path | None, database_url: str | None, **overrides: Any
 ) -> Settings:
-    if config:
-        # The YAML source reads this variable; the flag is a spelling of it.
-        import os
-
-        os.environ["DOCKYARD_CONFIG"] = config
-    settings = load_settings(data_dir=data_dir, **overrides)
+    settings = load_settings(config, data_dir=data_dir, **overrides)
     if database_url:
         settings.database.url = database_url
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -80,11 +76,7 @@ def serve(
     )
     if settings.workers > 1:
         # Worker processes rebuild the app from the same environment.
-        import os
-
-        os.environ["DOCKYARD_DATA_DIR"] = str(settings.data_dir.resolve())
-        if settings.database.url:
-            os.environ["DOCKYARD_DATABASE__URL"] = settings.database.url
+        os.environ.update(settings.worker_environment(config))
         uvicorn.run(
             "dockyard.app:app_from_environment",
             factory=True,

@@ -8,6 +8,7 @@ Nested keys are spelled with a double underscore in the environment, e.g.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -75,19 +76,32 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         return self.database.url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'dockyard.db'}"
 
+    def worker_environment(self, config_file: str | None) -> dict[str, str]:
+        """Variables that let a server worker process rebuild these settings on its own."""
+        environment = {"DOCKYARD_DATA_DIR": str(self.data_dir.resolve())}
+        if config_file:
+            environment["DOCKYARD_CONFIG"] = str(Path(config_file).resolve())
+        if self.database.url:
+            environment["DOCKYARD_DATABASE__URL"] = self.database.url
+        return environment
+
     @property
     def blob_root(self) -> Path:
         return Path(self.storage.root) if self.storage.root else self.data_dir.resolve() / "blobs"
 
 
+# The file named on the command line, for the source below while settings load.
+_config_file: ContextVar[str | None] = ContextVar("dockyard_config_file", default=None)
+
+
 class _YamlSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by ``DOCKYARD_CONFIG``, if any."""
+    """Reads the YAML file named by ``--config`` or ``DOCKYARD_CONFIG``, if any."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = os.environ.get("DOCKYARD_CONFIG")
+        path = _config_file.get() or os.environ.get("DOCKYARD_CONFIG")
         if not path:
             return {}
         with open(path, encoding="utf-8") as f:
@@ -97,6 +111,10 @@ class _YamlSource(PydanticBaseSettingsSource):
         return data
 
 
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     """Build the settings; keyword arguments (from the command line) win over everything."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _config_file.reset(token)
