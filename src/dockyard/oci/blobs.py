@@ -81,7 +81,8 @@ class BlobEndpoints:
             start, length = parse_content_range(content_range)
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) != length:
-                # Report before reading a byte of a body that cannot be right.
+                # Refuse before reading a byte of a body that cannot be right,
+                # but an unknown session is still a 404 first.
                 await uploads.status(name, upload_id)
                 raise BlobUploadInvalid(
                     f"Content-Length {declared} does not match Content-Range {content_range}"
