@@ -1,0 +1,36 @@
+"""What a workload is: the table rows it fills, and the function that measures them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from bench.plan import Plan
+
+if TYPE_CHECKING:
+    from bench.session import Session
+
+Figures = dict[str, float]
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """One row of the table: the same label and unit for both targets."""
+
+    key: str
+    label: str
+    unit: str
+    better: Literal["higher", "lower"]
+    # Below this, a figure is noise and a ratio of two of them means nothing.
+    ratio_floor: float = 0.0
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A measurement selected with ``--only ID``; ``run`` returns a figure per row key."""
+
+    id: str
+    summary: str
+    rows: Callable[[Plan], list[RowSpec]]
+    run: Callable[[Session], Figures]
