@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -65,3 +66,8 @@ class Tag(Base):
         ForeignKey("manifests.id", ondelete="CASCADE"), index=True
     )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# tags/list walks a repository's tags in the spec's lexical order; this index
+# hands them over in that order without a sort.
+Index("ix_tags_repository_id_lexical", Tag.repository_id, func.lower(Tag.name), Tag.name)

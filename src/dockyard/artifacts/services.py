@@ -18,7 +18,7 @@ from dockyard.blobs.services import BlobService
 from dockyard.db import Database
 from dockyard.db.base import utcnow
 from dockyard.db.engine import Conn
-from dockyard.db.statements import after, insert_ignore, lexical_key, upsert
+from dockyard.db.statements import LexicalPage, insert_ignore, upsert
 from dockyard.errors import (
     DigestInvalid,
     ManifestBlobUnknown,
@@ -75,6 +75,7 @@ def _manifest_query(*, by_tag: bool, with_content: bool) -> Select[*tuple[Any, .
     )
 
 
+_TAG_PAGE = LexicalPage(Tag.name, Tag.repository_id == bindparam("repository_id"))
 _BY_TAG = _manifest_query(by_tag=True, with_content=True)
 _HEAD_BY_TAG = _manifest_query(by_tag=True, with_content=False)
 _BY_DIGEST = _manifest_query(by_tag=False, with_content=True)
@@ -271,16 +272,7 @@ class ManifestService:
             repository_id = await self.repositories.find(conn, name)
             if repository_id is None:
                 raise NameUnknown(detail={"name": name})
-            query = (
-                select(Tag.name)
-                .where(Tag.repository_id == repository_id)
-                .order_by(*lexical_key(conn, Tag.name))
-            )
-            if last:
-                query = query.where(after(conn, Tag.name, last))
-            if limit is not None:
-                query = query.limit(limit)
-            return list((await conn.scalars(query)).all())
+            return await _TAG_PAGE.fetch(conn, last, limit, repository_id=repository_id)
 
     async def referrers(
         self, name: str, digest: str, artifact_type: str | None

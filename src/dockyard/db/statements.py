@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert
@@ -48,6 +48,45 @@ def lexical_key(conn: Conn, column: InstrumentedAttribute[str]) -> tuple[ColumnE
     return func.lower(exact), exact
 
 
-def after(conn: Conn, column: InstrumentedAttribute[str], last: str) -> ColumnElement[bool]:
-    """Rows that come after ``last`` in :func:`lexical_key` order."""
-    return tuple_(*lexical_key(conn, column)) > tuple_(literal(last.lower()), literal(last))
+def after(conn: Conn, column: InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    """Rows after the bound ``last`` in :func:`lexical_key` order (bind ``last`` and
+    ``last_lower``)."""
+    return tuple_(*lexical_key(conn, column)) > tuple_(bindparam("last_lower"), bindparam("last"))
+
+
+# Stands for "no limit" in a LIMIT bound as a parameter, on SQLite as on PostgreSQL.
+_NO_LIMIT = 2**62
+
+
+class LexicalPage:
+    """``SELECT column ... ORDER BY`` the lexical key, ``LIMIT :limit``, optionally after
+    ``:last``: the pagination of tags/list and _catalog, built once per dialect."""
+
+    def __init__(self, column: InstrumentedAttribute[str], *criteria: ColumnElement[bool]) -> None:
+        self.column = column
+        self.criteria = criteria
+        self._built: dict[tuple[str, bool], Select[Any]] = {}
+
+    def statement(self, conn: Conn, *, after_last: bool) -> Select[Any]:
+        key = (conn.dialect.name, after_last)
+        built = self._built.get(key)
+        if built is None:
+            built = select(self.column).where(*self.criteria)
+            if after_last:
+                built = built.where(after(conn, self.column))
+            # SQLite renders a bound LIMIT with an OFFSET; bind both by name.
+            built = (
+                built.order_by(*lexical_key(conn, self.column))
+                .limit(bindparam("limit"))
+                .offset(bindparam("offset"))
+            )
+            self._built[key] = built
+        return built
+
+    async def fetch(
+        self, conn: Conn, last: str | None, limit: int | None, **parameters: Any
+    ) -> list[str]:
+        values = {**parameters, "limit": _NO_LIMIT if limit is None else limit, "offset": 0}
+        if last:
+            values.update(last=last, last_lower=last.lower())
+        return await conn.column(self.statement(conn, after_last=bool(last)), values)

@@ -6,10 +6,11 @@ from sqlalchemy import bindparam, select
 
 from dockyard.db import Database
 from dockyard.db.engine import Conn
-from dockyard.db.statements import after, insert_ignore, lexical_key
+from dockyard.db.statements import LexicalPage, insert_ignore
 from dockyard.projects.models import Project, Repository
 from dockyard.projects.names import project_of
 
+_CATALOG_PAGE = LexicalPage(Repository.name)
 _FIND = select(Repository.id).where(Repository.name == bindparam("name"))
 
 
@@ -42,8 +43,4 @@ class RepositoryService:
     async def catalog(self, limit: int, last: str | None) -> list[str]:
         """Repository names in lexical order after ``last``, at most ``limit`` of them."""
         async with self.db.read() as conn:
-            query = select(Repository.name).order_by(*lexical_key(conn, Repository.name))
-            if last:
-                query = query.where(after(conn, Repository.name, last))
-            query = query.limit(limit)
-            return list((await conn.scalars(query)).all())
+            return await _CATALOG_PAGE.fetch(conn, last, limit)
