@@ -23,10 +23,13 @@ def free_port() -> int:
 class DockyardServer:
     """One ``dockyard serve`` process on 127.0.0.1 with its own data dir."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *extra: str) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *extra: str, workers: int = 1
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.extra = extra
+        # One process by default, so that a signal reaches the process that serves.
+        self.extra = ("--workers", str(workers), *extra)
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"dockyard-{self.port}.log"
 

@@ -59,3 +59,51 @@ def test_chunked_upload_resumes_after_restart(tmp_path: Path, sig: int) -> None:
             assert pulled.content == data
     finally:
         server.stop()
+
+
+def test_chunks_of_one_upload_can_go_to_different_processes(tmp_path: Path) -> None:
+    """Two server processes on one data dir, as two workers or replicas are: each takes
+    a chunk of the same upload in turn and the result verifies."""
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    chunks = [data[i : i + 1024 * 1024] for i in range(0, len(data), 1024 * 1024)]
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    servers = [DockyardServer(tmp_path / "data").start(), DockyardServer(tmp_path / "data").start()]
+    try:
+        clients = [httpx.Client(base_url=server.url) for server in servers]
+        location = clients[0].post("/v2/lib/shared/blobs/uploads/").headers["Location"]
+        offset = 0
+        for number, chunk in enumerate(chunks):
+            answer = clients[number % 2].patch(
+                location,
+                content=chunk,
+                headers={"Content-Range": f"{offset}-{offset + len(chunk) - 1}"},
+            )
+            assert answer.status_code == 202, answer.text
+            offset += len(chunk)
+        assert clients[1].get(location).headers["Range"] == f"0-{len(data) - 1}"
+        wrong = clients[0].put(location, params={"digest": "sha256:" + "0" * 64})
+        assert wrong.status_code == 400
+        assert wrong.json()["errors"][0]["code"] == "DIGEST_INVALID"
+        # The failed PUT ended the session; the same bytes uploaded again complete.
+        location = clients[1].post("/v2/lib/shared/blobs/uploads/").headers["Location"]
+        offset = 0
+        for number, chunk in enumerate(chunks):
+            assert (
+                clients[number % 2]
+                .patch(
+                    location,
+                    content=chunk,
+                    headers={"Content-Range": f"{offset}-{offset + len(chunk) - 1}"},
+                )
+                .status_code
+                == 202
+            )
+            offset += len(chunk)
+        done = clients[0].put(location, params={"digest": digest})
+        assert done.status_code == 201, done.text
+        for client in clients:
+            assert client.get(f"/v2/lib/shared/blobs/{digest}").content == data
+            client.close()
+    finally:
+        for server in servers:
+            server.stop()

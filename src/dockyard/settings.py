@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=0, le=65535)
     data_dir: Path = Path("./dockyard-data")
-    workers: int = Field(default=1, ge=1)
+    # Server processes. Every core, as Distribution uses them: one Python process
+    # cannot both hash uploads and copy downloads at full speed.
+    workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1)
     log_level: str = "info"
     database: DatabaseSettings = DatabaseSettings()
     storage: StorageSettings = StorageSettings()

@@ -1,10 +1,12 @@
 """Upload sessions: monolithic, chunked and streamed blob uploads, verified as they stream.
 
 A session's state (its size) lives in the database and its bytes in the blob
-store, so any replica, or this one after a restart, can continue it. The
-running hash is only cached here: when the cache misses (another replica
-took the previous chunk, or the process restarted) it is rebuilt by reading
-back the bytes stored so far.
+store, so any replica or worker process, or this one after a restart, can
+continue it. The running hash is only cached here: when a chunk arrives
+where the cache misses (another process took the previous chunk, or this
+one restarted), hashing stops for the session and the completing PUT reads
+the stored bytes back once. A miss costs one pass over the blob, never one
+per chunk.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class UploadService:
         self.store = store
         self.repositories = repositories
         self.blobs = blobs
-        self._hashers: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
+        # upload id -> (size, running hash or None once this process missed a chunk)
+        self._hashers: OrderedDict[str, tuple[int, Hasher | None]] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def start(self, name: str) -> UploadStatus:
@@ -111,7 +114,7 @@ class UploadService:
                 raise RangeInvalid(
                     f"chunk starts at {start} but the upload holds {size} bytes", offset=size
                 )
-            hasher = await self._hasher(upload_id, size, DEFAULT_ALGORITHM)
+            hasher = self._cached_hasher(upload_id, size, DEFAULT_ALGORITHM)
             new_size = await self._write(upload_id, size, body, hasher)
             if length is not None and new_size - size != length:
                 await self.store.truncate_upload(upload_id, size)
@@ -135,8 +138,10 @@ class UploadService:
         """Append the last chunk (if any), verify the upload against ``digest``, publish it."""
         async with self._lock(upload_id):
             repository_id, size = await self._session(name, upload_id)
-            hasher = await self._hasher(upload_id, size, digest.algorithm)
+            hasher = self._cached_hasher(upload_id, size, digest.algorithm)
             size = await self._write(upload_id, size, body, hasher)
+            if hasher is None:
+                hasher = await self._hash_stored(upload_id, size, digest.algorithm)
             if hasher.hexdigest() != digest.encoded:
                 await self.cancel(name, upload_id)
                 raise DigestInvalid(detail={"digest": str(digest)})
@@ -186,11 +191,20 @@ class UploadService:
             raise BlobUploadUnknown(detail={"uuid": upload_id})
         return int(row[0]), int(row[1])
 
-    async def _hasher(self, upload_id: str, size: int, algorithm: str) -> Hasher:
-        """A running hash of the first ``size`` bytes of the upload, ready for more."""
+    def _cached_hasher(self, upload_id: str, size: int, algorithm: str) -> Hasher | None:
+        """A copy of the running hash of the upload's first ``size`` bytes, if this process has
+        it; a new one for an empty upload."""
+        if size == 0:
+            return new_hasher(algorithm)
         cached = self._hashers.get(upload_id)
-        if cached is not None and cached[0] == size and cached[1].name == algorithm:
-            return cached[1].copy()
+        if cached is None or cached[0] != size or cached[1] is None:
+            return None
+        if cached[1].name != algorithm:
+            return None
+        return cached[1].copy()
+
+    async def _hash_stored(self, upload_id: str, size: int, algorithm: str) -> Hasher:
+        """Hash the upload's stored bytes, which must be exactly ``size`` of them."""
         hasher = new_hasher(algorithm)
         seen = 0
         async for chunk in self.store.read_upload(upload_id, size):
@@ -203,9 +217,10 @@ class UploadService:
         return hasher
 
     async def _write(
-        self, upload_id: str, offset: int, body: AsyncIterable[bytes], hasher: Hasher
+        self, upload_id: str, offset: int, body: AsyncIterable[bytes], hasher: Hasher | None
     ) -> int:
-        """Stream ``body`` into the upload at ``offset`` while hashing it; return the new size.
+        """Stream ``body`` into the upload at ``offset`` (hashing it when there is a running
+        hash); return the new size.
 
         On any failure the upload is cut back to ``offset``, as if the chunk never came.
         """
@@ -233,7 +248,12 @@ class UploadService:
             raise
         return position
 
-    async def _flush(self, upload_id: str, position: int, data: bytes, hasher: Hasher) -> None:
+    async def _flush(
+        self, upload_id: str, position: int, data: bytes, hasher: Hasher | None
+    ) -> None:
+        if hasher is None:
+            await self.store.write_upload(upload_id, position, data)
+            return
         await asyncio.gather(
             asyncio.to_thread(hasher.update, data),
             self.store.write_upload(upload_id, position, data),
@@ -245,7 +265,7 @@ class UploadService:
             lock = self._locks[upload_id] = asyncio.Lock()
         return lock
 
-    def _remember(self, upload_id: str, size: int, hasher: Hasher) -> None:
+    def _remember(self, upload_id: str, size: int, hasher: Hasher | None) -> None:
         self._hashers[upload_id] = (size, hasher)
         self._hashers.move_to_end(upload_id)
         while len(self._hashers) > _HASHER_CACHE:
