@@ -43,6 +43,14 @@ def _settings(
     return settings
 
 
+def _migrate_if_allowed(settings: Settings) -> None:
+    """Bring the schema up to date before use, unless the settings leave that to an operator."""
+    from dockyard.db.migrate import upgrade
+
+    if settings.database.auto_migrate:
+        upgrade(settings.database_url)
+
+
 @click.group()
 @click.version_option(package_name="dockyard")
 def main() -> None:
@@ -65,11 +73,8 @@ def serve(
     """Run the registry."""
     import uvicorn
 
-    from dockyard.db.migrate import upgrade
-
     settings = _settings(config, data_dir, database_url, host=host, port=port, workers=workers)
-    if settings.database.auto_migrate:
-        upgrade(settings.database_url)
+    _migrate_if_allowed(settings)
     click.echo(
         f"dockyard listening on http://{settings.host}:{settings.port} "
         f"(data in {settings.data_dir.resolve()})"
@@ -134,6 +139,7 @@ def list_artifacts(
     from dockyard.registry import Registry
 
     settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
 
     async def run() -> None:
         registry = Registry.build(settings)
