@@ -1,0 +1,79 @@
+"""Fixtures for the real clients: one dockyard server for the session, tools, and images."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.servers import DockyardServer
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder drives a real client: mark it so (-m clients / not clients)."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.clients)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockyardServer]:
+    """A dockyard server as users run it: its own process, two workers, plain HTTP."""
+    server = DockyardServer(tmp_path_factory.mktemp("registry") / "data", workers=2).start()
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class Tools:
+    """Runs the real clients, each container tool with storage of its own in a temp dir."""
+
+    root: Path
+
+    def run(
+        self,
+        *command: str,
+        timeout: float = 180,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(command)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result
+
+    def storage_flags(self) -> list[str]:
+        return ["--root", str(self.root / "storage"), "--runroot", str(self.root / "run")]
+
+    def podman(self, *arguments: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return self.run("podman", *self.storage_flags(), *arguments, **kwargs)  # type: ignore[arg-type]
+
+    def buildah(self, *arguments: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return self.run("buildah", *self.storage_flags(), *arguments, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
+    return Tools(tmp_path_factory.mktemp("tools"))
+
+
+@pytest.fixture
+def repo(request: pytest.FixtureRequest) -> str:
+    """A repository of its own for each test, named after it."""
+    name = request.node.name.lower().replace("[", "-").replace("]", "").replace("_", "-")
+    return f"clients/{name.strip('-')}"
