@@ -23,7 +23,7 @@ def _inspect(tools: Tools, reference: str, *extra: str) -> dict[str, object]:
     return result
 
 
-def test_oci_layout_round_trip(
+def test_umoci_image_round_trips_through_an_oci_layout(
     tools: Tools, registry: DockyardServer, repo: str, tmp_path: Path
 ) -> None:
     umoci_image(tools, tmp_path / "src", "v1", FILES)
