@@ -79,32 +79,28 @@ def serve(
         f"dockyard listening on http://{settings.host}:{settings.port} "
         f"(data in {settings.data_dir.resolve()})"
     )
+    server = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+    }
     if settings.workers > 1:
-        # Worker processes rebuild the app from the same environment.
+        # Worker processes rebuild the app from the same settings, passed in their environment.
         os.environ.update(settings.worker_environment(config))
         uvicorn.run(
             "dockyard.app:app_from_environment",
             factory=True,
-            host=settings.host,
-            port=settings.port,
             workers=settings.workers,
-            log_level=settings.log_level,
-            access_log=False,
-            loop="uvloop",
-            http="httptools",
+            **server,  # type: ignore[arg-type]
         )
         return
     from dockyard.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    uvicorn.run(create_app(settings), **server)  # type: ignore[arg-type]
 
 
 @main.command()

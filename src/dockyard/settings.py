@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # cannot both hash uploads and copy downloads at full speed.
     workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1)
     log_level: str = "info"
+    # How long an idle client connection stays open. Clients pool connections and
+    # reuse them after pauses; uvicorn's 5 s default made them meet closed sockets.
+    keep_alive_seconds: int = Field(default=75, ge=1)
     database: DatabaseSettings = DatabaseSettings()
     storage: StorageSettings = StorageSettings()
     limits: Limits = Limits()
