@@ -17,7 +17,7 @@ def test_defaults_are_the_embedded_shape(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
     assert settings.blob_root == settings.data_dir.resolve() / "blobs"
     assert settings.limits.manifest_max_bytes == 4 * 1024 * 1024
-    assert 1 <= settings.workers <= 8
+    assert settings.workers == 1
 
 
 def test_yaml_then_environment_then_command_line(

@@ -55,9 +55,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=0, le=65535)
     data_dir: Path = Path("./dockyard-data")
-    # Server processes. Every core, as Distribution uses them: one Python process
-    # cannot both hash uploads and copy downloads at full speed.
-    workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1)
+    # Server processes. One is the fastest on SQLite (bench, 2 cores: more
+    # processes contend for the single writer and cost manifest PUTs more than
+    # they give downloads); on PostgreSQL, several scale across cores.
+    workers: int = Field(default=1, ge=1)
     log_level: str = "info"
     # How long an idle client connection stays open. Clients pool connections and
     # reuse them after pauses; uvicorn's 5 s default made them meet closed sockets.

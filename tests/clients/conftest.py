@@ -1,4 +1,8 @@
-"""Fixtures for the real clients: one dockyard server for the session, tools, and images."""
+"""Fixtures for the real clients: one registry server for the session, tools, and images.
+
+The server is dockyard; with ``DOCKYARD_TEST_AGAINST=distribution`` it is CNCF Distribution
+instead, to tell a client's quirk from a dockyard bug.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
+from tests.clients.distribution import DistributionServer
 from tests.servers import DockyardServer
 
 HERE = Path(__file__).parent
@@ -22,10 +28,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.clients)
 
 
+class RunningRegistry(Protocol):
+    """What the tests know of the server: where it listens."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+
+AGAINST = os.environ.get("DOCKYARD_TEST_AGAINST", "dockyard")
+
+
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockyardServer]:
-    """A dockyard server as users run it: its own process, two workers, plain HTTP."""
-    server = DockyardServer(tmp_path_factory.mktemp("registry") / "data", workers=2).start()
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    """A registry as users run it: its own process, plain HTTP on 127.0.0.1.
+
+    dockyard with two workers by default; CNCF Distribution when DOCKYARD_TEST_AGAINST says so.
+    """
+    root = tmp_path_factory.mktemp("registry")
+    server: DockyardServer | DistributionServer
+    if AGAINST == "dockyard":
+        server = DockyardServer(root / "data", workers=2).start()
+    elif AGAINST == "distribution":
+        server = DistributionServer(root).start()
+    else:
+        raise pytest.UsageError(
+            f"DOCKYARD_TEST_AGAINST={AGAINST!r}: expected 'dockyard' or 'distribution'"
+        )
     yield server
     server.stop()
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.clients.conftest import Tools
+from tests.clients.conftest import RunningRegistry, Tools
 from tests.clients.images import umoci_image
-from tests.servers import DockyardServer
 
 
 def test_docker_manifest_create_and_push(
-    tools: Tools, registry: DockyardServer, repo: str, tmp_path: Path
+    tools: Tools, registry: RunningRegistry, repo: str, tmp_path: Path
 ) -> None:
     layout = tmp_path / "images"
     for arch in ("amd64", "arm64"):

@@ -15,7 +15,7 @@ import oras.client
 import oras.oci
 import pytest
 
-from tests.servers import DockyardServer
+from tests.clients.conftest import RunningRegistry
 
 EMPTY = "application/vnd.oci.empty.v1+json"
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
@@ -25,14 +25,14 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 @pytest.fixture
 def oras_client(
-    registry: DockyardServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> oras.client.OrasClient:
     # oras insists that pushed files sit below the working directory.
     monkeypatch.chdir(tmp_path)
     return oras.client.OrasClient(hostname=registry.host, insecure=True)
 
 
-def _manifest(registry: DockyardServer, repo: str, reference: str) -> httpx.Response:
+def _manifest(registry: RunningRegistry, repo: str, reference: str) -> httpx.Response:
     answer = httpx.get(
         f"{registry.url}/v2/{repo}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}
     )
@@ -41,7 +41,7 @@ def _manifest(registry: DockyardServer, repo: str, reference: str) -> httpx.Resp
 
 
 def test_files_with_custom_media_types_round_trip(
-    oras_client: oras.client.OrasClient, registry: DockyardServer, repo: str, tmp_path: Path
+    oras_client: oras.client.OrasClient, registry: RunningRegistry, repo: str, tmp_path: Path
 ) -> None:
     Path("model.bin").write_bytes(os.urandom(300_000))
     Path("notes.md").write_text("# notes\n")
@@ -61,18 +61,40 @@ def test_files_with_custom_media_types_round_trip(
     ]
 
 
+def _record_methods(
+    oras_client: oras.client.OrasClient, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """The HTTP methods the client sends from now on, in order."""
+    methods: list[str] = []
+    send = oras_client.do_request
+
+    def recording(url: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
+        methods.append(method)
+        return send(url, method, *args, **kwargs)
+
+    monkeypatch.setattr(oras_client, "do_request", recording)
+    return methods
+
+
 def test_chunked_upload(
-    oras_client: oras.client.OrasClient, registry: DockyardServer, repo: str, tmp_path: Path
+    oras_client: oras.client.OrasClient,
+    registry: RunningRegistry,
+    repo: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = os.urandom(5 * 1024 * 1024 + 123)
     Path("big.bin").write_bytes(data)
     target = f"{registry.host}/{repo}:v1"
+    methods = _record_methods(oras_client, monkeypatch)
     oras_client.push(
         target=target,
         files=["big.bin:application/octet-stream"],
         do_chunked=True,
         chunk_size=1024 * 1024,
     )
+    # Five whole MiB and a tail: six PATCHes, so the test exercises a real chunked session.
+    assert methods.count("PATCH") == 6
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     blob = httpx.get(f"{registry.url}/v2/{repo}/blobs/{digest}")
     assert blob.status_code == 200
@@ -91,17 +113,11 @@ def _upload(
     return {k: layer[k] for k in ("mediaType", "digest", "size")}
 
 
-def test_artifact_type_with_the_empty_config(
-    oras_client: oras.client.OrasClient, registry: DockyardServer, repo: str
-) -> None:
-    Path("policy.rego").write_text("package main\n")
-    target = f"{registry.host}/{repo}:policy"
-    layer = _upload(oras_client, target, Path("policy.rego"), "application/vnd.example.rego")
-    manifest = {
+def _empty_config_artifact(layer: dict[str, Any], artifact_type: str) -> dict[str, Any]:
+    return {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": "application/vnd.example.policy.v1",
-        # The empty config is never uploaded: the registry knows "{}".
+        "artifactType": artifact_type,
         "config": {
             "mediaType": EMPTY,
             "digest": oras.defaults.blank_config_hash,
@@ -110,10 +126,43 @@ def test_artifact_type_with_the_empty_config(
         },
         "layers": [layer],
     }
+
+
+def test_artifact_type_with_the_empty_config(
+    oras_client: oras.client.OrasClient, registry: RunningRegistry, repo: str, tmp_path: Path
+) -> None:
+    Path("policy.rego").write_text("package main\n")
+    Path("empty.json").write_text("{}")
+    target = f"{registry.host}/{repo}:policy"
+    # As oras push does: the empty config is a blob like any other, uploaded first.
+    config = _upload(oras_client, target, Path("empty.json"), EMPTY)
+    assert config["digest"] == oras.defaults.blank_config_hash
+    layer = _upload(oras_client, target, Path("policy.rego"), "application/vnd.example.rego")
+    layer["annotations"] = {"org.opencontainers.image.title": "policy.rego"}
+    manifest = _empty_config_artifact(layer, "application/vnd.example.policy.v1")
     answer = oras_client.upload_manifest(manifest, oras_client.get_container(target))
     assert answer.status_code == 201, answer.text
     stored = _manifest(registry, repo, "policy").json()
     assert stored["artifactType"] == "application/vnd.example.policy.v1"
+    assert stored["config"]["mediaType"] == EMPTY
+    (pulled,) = oras_client.pull(target=target, outdir=str(tmp_path / "out"))
+    assert Path(pulled).read_bytes() == b"package main\n"
+    config_blob = httpx.get(f"{registry.url}/v2/{repo}/blobs/{oras.defaults.blank_config_hash}")
+    assert config_blob.content == b"{}"
+
+
+def test_empty_config_that_was_never_uploaded(
+    oras_client: oras.client.OrasClient, registry: RunningRegistry, repo: str
+) -> None:
+    """dockyard knows the empty config ``{}``, so a client may skip uploading it (the
+    descriptor carries it as ``data``). The spec lets a registry reject such a manifest
+    (MANIFEST_BLOB_UNKNOWN), and Distribution does: this one holds for dockyard only."""
+    Path("policy.rego").write_text("package main\n")
+    target = f"{registry.host}/{repo}:policy"
+    layer = _upload(oras_client, target, Path("policy.rego"), "application/vnd.example.rego")
+    manifest = _empty_config_artifact(layer, "application/vnd.example.policy.v1")
+    answer = oras_client.upload_manifest(manifest, oras_client.get_container(target))
+    assert answer.status_code == 201, answer.text
     config = httpx.get(f"{registry.url}/v2/{repo}/blobs/{oras.defaults.blank_config_hash}")
     assert config.content == b"{}"
 
@@ -136,7 +185,7 @@ def _chart(name: str, version: str) -> bytes:
 
 
 def test_helm_chart_as_helm_push_writes_it(
-    oras_client: oras.client.OrasClient, registry: DockyardServer, repo: str
+    oras_client: oras.client.OrasClient, registry: RunningRegistry, repo: str
 ) -> None:
     chart = _chart("demo", "0.1.0")
     Path("demo-0.1.0.tgz").write_bytes(chart)
@@ -168,9 +217,16 @@ def test_helm_chart_as_helm_push_writes_it(
     }
     assert oras_client.upload_manifest(manifest, container).status_code == 201
     # helm pulls by tag with the OCI manifest type and then the chart layer.
+    assert oras_client.get_manifest(target) == manifest
+    assert oras_client.get_blob(container, layer["digest"]).content == chart
+    # The same over plain HTTP.
     stored = _manifest(registry, f"{repo}/demo", "0.1.0")
     assert stored.headers["Content-Type"] == OCI_MANIFEST
     assert stored.json()["config"]["mediaType"] == HELM_CONFIG
+    assert stored.json()["annotations"] == manifest["annotations"]
+    helm_config = httpx.get(f"{registry.url}/v2/{repo}/demo/blobs/{config['digest']}").json()
+    assert helm_config["name"] == "demo"
+    assert helm_config["version"] == "0.1.0"
     content = httpx.get(f"{registry.url}/v2/{repo}/demo/blobs/{layer['digest']}").content
     assert content == chart
     with tarfile.open(fileobj=io.BytesIO(content)) as archive:
@@ -182,7 +238,7 @@ def test_helm_chart_as_helm_push_writes_it(
 
 
 def test_sbom_with_a_subject_is_listed_as_referrer(
-    oras_client: oras.client.OrasClient, registry: DockyardServer, repo: str
+    oras_client: oras.client.OrasClient, registry: RunningRegistry, repo: str
 ) -> None:
     Path("app.bin").write_bytes(b"the application")
     target = f"{registry.host}/{repo}:v1"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.conftest import Tools
-from tests.servers import DockyardServer
+from tests.clients.conftest import RunningRegistry, Tools
 
 
 def _scratch_image(tools: Tools, name: str, text: str, tmp_path: Path, arch: str = "amd64") -> None:
@@ -32,7 +31,7 @@ def _file_in_image(tools: Tools, image: str, path: str) -> str:
 
 
 def test_buildah_push_podman_pull(
-    tools: Tools, registry: DockyardServer, repo: str, tmp_path: Path
+    tools: Tools, registry: RunningRegistry, repo: str, tmp_path: Path
 ) -> None:
     local = f"localhost/{repo}:v1"
     _scratch_image(tools, local, "pushed by buildah\n", tmp_path)
@@ -44,7 +43,7 @@ def test_buildah_push_podman_pull(
 
 
 def test_podman_push_buildah_pull(
-    tools: Tools, registry: DockyardServer, repo: str, tmp_path: Path
+    tools: Tools, registry: RunningRegistry, repo: str, tmp_path: Path
 ) -> None:
     local = f"localhost/{repo}:v1"
     _scratch_image(tools, local, "pushed by podman\n", tmp_path)
@@ -69,7 +68,7 @@ def _platforms(index: dict[str, object]) -> list[str]:
 
 @pytest.mark.parametrize("tool", ["podman", "buildah"])
 def test_manifest_create_add_push_all(
-    tool: str, tools: Tools, registry: DockyardServer, repo: str, tmp_path: Path
+    tool: str, tools: Tools, registry: RunningRegistry, repo: str, tmp_path: Path
 ) -> None:
     run = tools.podman if tool == "podman" else tools.buildah
     for arch in ("amd64", "arm64"):

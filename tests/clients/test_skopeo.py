@@ -8,9 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.clients.conftest import Tools
-from tests.clients.images import add_index, umoci_image, unpacked_files
-from tests.servers import DockyardServer
+from tests.clients.conftest import RunningRegistry, Tools
+from tests.clients.images import OCI_INDEX, add_index, umoci_image, unpacked_files
 
 PUSH = ("--dest-tls-verify=false",)
 PULL = ("--src-tls-verify=false",)
@@ -24,7 +23,7 @@ def _inspect(tools: Tools, reference: str, *extra: str) -> dict[str, object]:
 
 
 def test_umoci_image_round_trips_through_an_oci_layout(
-    tools: Tools, registry: DockyardServer, repo: str, tmp_path: Path
+    tools: Tools, registry: RunningRegistry, repo: str, tmp_path: Path
 ) -> None:
     umoci_image(tools, tmp_path / "src", "v1", FILES)
     target = f"{registry.host}/{repo}:v1"
@@ -40,7 +39,7 @@ def test_umoci_image_round_trips_through_an_oci_layout(
 
 
 def test_docker_archive_both_ways(
-    tools: Tools, registry: DockyardServer, repo: str, tmp_path: Path
+    tools: Tools, registry: RunningRegistry, repo: str, tmp_path: Path
 ) -> None:
     umoci_image(tools, tmp_path / "src", "v1", FILES)
     archive = tmp_path / "image.tar"
@@ -69,7 +68,7 @@ def _archive_layers(archive: Path, into: Path) -> dict[str, bytes]:
 
 
 def test_registry_to_registry_inspect_list_tags_delete(
-    tools: Tools, registry: DockyardServer, repo: str, tmp_path: Path
+    tools: Tools, registry: RunningRegistry, repo: str, tmp_path: Path
 ) -> None:
     umoci_image(tools, tmp_path / "src", "v1", FILES, architecture="arm64")
     source = f"{registry.host}/{repo}/source"
@@ -107,7 +106,7 @@ def test_registry_to_registry_inspect_list_tags_delete(
 
 
 def test_multi_arch_index_copy_all_and_override_arch(
-    tools: Tools, registry: DockyardServer, repo: str, tmp_path: Path
+    tools: Tools, registry: RunningRegistry, repo: str, tmp_path: Path
 ) -> None:
     layout = tmp_path / "multi"
     umoci_image(tools, layout, "amd64", {"arch": "amd64\n"}, architecture="amd64")
@@ -120,10 +119,20 @@ def test_multi_arch_index_copy_all_and_override_arch(
     )
     assert raw["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert sorted(m["platform"]["architecture"] for m in raw["manifests"]) == ["amd64", "arm64"]
-    digest = httpx.head(f"{registry.url}/v2/{repo}/manifests/v1").headers["Docker-Content-Digest"]
-    assert digest == index_digest
+    # Like every client, say which manifest types are welcome: a registry need not guess.
+    head = httpx.head(f"{registry.url}/v2/{repo}/manifests/v1", headers={"Accept": OCI_INDEX})
+    assert head.headers["Docker-Content-Digest"] == index_digest
 
-    tools.run("skopeo", "copy", "--all", *PULL, f"docker://{target}", f"oci:{tmp_path / 'all'}:v1")
+    all_layout = tmp_path / "all"
+    tools.run("skopeo", "copy", "--all", *PULL, f"docker://{target}", f"oci:{all_layout}:v1")
+    (pulled,) = json.loads((all_layout / "index.json").read_text())["manifests"]
+    assert pulled["digest"] == index_digest
+    pulled_index = json.loads(_blob(all_layout, index_digest))
+    children = {m["platform"]["architecture"]: m["digest"] for m in pulled_index["manifests"]}
+    assert children == {m["platform"]["architecture"]: m["digest"] for m in raw["manifests"]}
+    for child in children.values():
+        assert json.loads(_blob(all_layout, child))["layers"]
+
     tools.run(
         "skopeo",
         "--override-arch",
@@ -133,5 +142,12 @@ def test_multi_arch_index_copy_all_and_override_arch(
         f"docker://{target}",
         f"oci:{tmp_path / 'arm'}:v1",
     )
+    (arm,) = json.loads((tmp_path / "arm" / "index.json").read_text())["manifests"]
+    assert arm["digest"] == children["arm64"]
     rootfs = unpacked_files(tools, tmp_path / "arm", "v1", tmp_path / "arm-unpacked")
     assert (rootfs / "arch").read_text() == "arm64\n"
+
+
+def _blob(layout: Path, digest: str) -> bytes:
+    algorithm, hex_digest = digest.split(":")
+    return (layout / "blobs" / algorithm / hex_digest).read_bytes()

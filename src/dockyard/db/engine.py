@@ -157,7 +157,7 @@ class SQLiteDatabase:
 async def _begin_immediate(connection: Connection) -> None:
     """Take SQLite's write lock without ever blocking the loop on it."""
     deadline = time.monotonic() + WRITE_WAIT_SECONDS
-    pause = 0.001
+    pause = 0.0002
     while True:
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -169,7 +169,7 @@ async def _begin_immediate(connection: Connection) -> None:
             if time.monotonic() > deadline:
                 raise Unavailable("the metadata database stayed locked by another process") from exc
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
+            pause = min(pause * 2, 0.002)
 
 
 def _sqlite_engine(url: str) -> Engine:
