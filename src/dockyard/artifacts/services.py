@@ -75,6 +75,21 @@ def _manifest_query(*, by_tag: bool, with_content: bool) -> Select[*tuple[Any, .
     )
 
 
+_MANIFEST_ID = select(Manifest.id).where(
+    Manifest.repository_id == bindparam("repository_id"), Manifest.digest == bindparam("digest")
+)
+_LINKED_BLOBS = (
+    select(Blob.digest, Blob.size)
+    .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+    .where(
+        RepositoryBlob.repository_id == bindparam("repository_id"),
+        Blob.digest.in_(bindparam("digests", expanding=True)),
+    )
+)
+_PRESENT_MANIFESTS = select(Manifest.digest).where(
+    Manifest.repository_id == bindparam("repository_id"),
+    Manifest.digest.in_(bindparam("digests", expanding=True)),
+)
 _TAG_PAGE = LexicalPage(Tag.name, Tag.repository_id == bindparam("repository_id"))
 _BY_TAG = _manifest_query(by_tag=True, with_content=True)
 _HEAD_BY_TAG = _manifest_query(by_tag=True, with_content=False)
@@ -118,17 +133,13 @@ class ManifestService:
             manifest_id = await self._insert(conn, repository_id, str(digest), body, manifest)
             if tag is not None:
                 await conn.execute(
-                    upsert(
-                        conn,
-                        Tag,
-                        ["repository_id", "name"],
-                        ["manifest_id", "updated_at"],
-                    ).values(
-                        repository_id=repository_id,
-                        name=tag,
-                        manifest_id=manifest_id,
-                        updated_at=utcnow(),
-                    )
+                    upsert(conn, Tag, ["repository_id", "name"], ["manifest_id", "updated_at"]),
+                    {
+                        "repository_id": repository_id,
+                        "name": tag,
+                        "manifest_id": manifest_id,
+                        "updated_at": utcnow(),
+                    },
                 )
         return PushedManifest(str(digest), manifest.subject.digest if manifest.subject else None)
 
@@ -140,12 +151,7 @@ class ManifestService:
             await self._ensure_empty_blob(conn, repository_id)
         if wanted:
             rows = await conn.execute(
-                select(Blob.digest, Blob.size)
-                .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
-                .where(
-                    RepositoryBlob.repository_id == repository_id,
-                    Blob.digest.in_(wanted),
-                )
+                _LINKED_BLOBS, {"repository_id": repository_id, "digests": list(wanted)}
             )
             sizes = {digest: size for digest, size in rows}
             for digest, descriptor in wanted.items():
@@ -164,10 +170,8 @@ class ManifestService:
             found = set(
                 (
                     await conn.scalars(
-                        select(Manifest.digest).where(
-                            Manifest.repository_id == repository_id,
-                            Manifest.digest.in_(children),
-                        )
+                        _PRESENT_MANIFESTS,
+                        {"repository_id": repository_id, "digests": list(children)},
                     )
                 ).all()
             )
@@ -193,25 +197,24 @@ class ManifestService:
         manifest: ParsedManifest,
     ) -> int:
         await conn.execute(
-            insert_ignore(conn, Manifest, ["repository_id", "digest"]).values(
-                repository_id=repository_id,
-                digest=digest,
-                media_type=manifest.media_type,
-                artifact_type=manifest.artifact_type,
-                kind=manifest.kind,
-                subject_digest=manifest.subject.digest if manifest.subject else None,
-                annotations=orjson.dumps(manifest.annotations).decode()
+            insert_ignore(conn, Manifest, ["repository_id", "digest"]),
+            {
+                "repository_id": repository_id,
+                "digest": digest,
+                "media_type": manifest.media_type,
+                "artifact_type": manifest.artifact_type,
+                "kind": manifest.kind,
+                "subject_digest": manifest.subject.digest if manifest.subject else None,
+                "annotations": orjson.dumps(manifest.annotations).decode()
                 if manifest.annotations
                 else None,
-                size=len(body),
-                content=body,
-                created_at=utcnow(),
-            )
+                "size": len(body),
+                "content": body,
+                "created_at": utcnow(),
+            },
         )
         manifest_id = await conn.scalar(
-            select(Manifest.id).where(
-                Manifest.repository_id == repository_id, Manifest.digest == digest
-            )
+            _MANIFEST_ID, {"repository_id": repository_id, "digest": digest}
         )
         assert manifest_id is not None  # inserted or found just above
         references = [

@@ -50,7 +50,7 @@ class BlobService:
     @staticmethod
     async def record(conn: Conn, repository_id: int, digest: str, size: int) -> None:
         """Record a stored blob and link it to a repository (in ``conn``'s transaction)."""
-        await conn.execute(insert_ignore(conn, Blob, ["digest"]).values(digest=digest, size=size))
+        await conn.execute(insert_ignore(conn, Blob, ["digest"]), {"digest": digest, "size": size})
         await link(conn, repository_id, [digest])
 
     async def mount(self, name: str, digest: str, source: str) -> bool:

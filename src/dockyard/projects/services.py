@@ -31,10 +31,10 @@ class RepositoryService:
         if repository_id is not None:
             return repository_id
         project = project_of(name)
-        await conn.execute(insert_ignore(conn, Project, ["name"]).values(name=project))
+        await conn.execute(insert_ignore(conn, Project, ["name"]), {"name": project})
         project_id = await conn.scalar(select(Project.id).where(Project.name == project))
         await conn.execute(
-            insert_ignore(conn, Repository, ["name"]).values(name=name, project_id=project_id)
+            insert_ignore(conn, Repository, ["name"]), {"name": name, "project_id": project_id}
         )
         repository_id = await self.find(conn, name)
         assert repository_id is not None  # inserted just above in the same transaction
