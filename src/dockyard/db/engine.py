@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from dockyard.errors import Unavailable
 
+# WAL mode itself is set once, when migrations run (db/migrate.py).
 _PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=0",
@@ -141,10 +141,12 @@ class SQLiteDatabase:
             await _begin_immediate(connection)
             try:
                 yield self._writer
+                connection.commit()
             except BaseException:
+                # Also after a failed COMMIT (a full disk): the connection must leave
+                # the transaction, or every later write would fail to begin.
                 connection.rollback()
                 raise
-            connection.commit()
 
     async def dispose(self) -> None:
         for inline in (self._reader, self._writer):
@@ -158,6 +160,9 @@ async def _begin_immediate(connection: Connection) -> None:
     """Take SQLite's write lock without ever blocking the loop on it."""
     deadline = time.monotonic() + WRITE_WAIT_SECONDS
     pause = 0.0002
+    driver = connection.connection.driver_connection
+    if driver is not None and driver.in_transaction:
+        connection.rollback()  # a transaction left open by a failure: start clean
     while True:
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
