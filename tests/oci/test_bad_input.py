@@ -241,6 +241,11 @@ INVALID_MANIFESTS = {
     "index-bad-child": encode(
         {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"digest": "nope"}]}
     ),
+    # What PostgreSQL cannot store: NUL characters, and types past their column.
+    "nul-in-artifact-type": _manifest(artifactType="application/x\u0000y"),
+    "artifact-type-not-a-media-type": _manifest(artifactType="not a media type"),
+    "artifact-type-too-long": _manifest(artifactType="application/" + "x" * 300),
+    "media-type-with-newline": _manifest(layers=[{**_LAYER, "mediaType": "text/plain\n"}]),
 }
 
 

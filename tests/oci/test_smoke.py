@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from sqlalchemy import select
 
+from dockyard.artifacts.models import Manifest
+from dockyard.registry import Registry
 from tests.oci.helpers import OCI_MANIFEST, digest_of, push_image
 
 
@@ -19,3 +23,14 @@ async def test_push_then_pull_image(client: httpx.AsyncClient) -> None:
     assert r.content == body
     assert r.headers["Content-Type"] == OCI_MANIFEST
     assert r.headers["Docker-Content-Digest"] == digest
+
+
+async def test_each_backend_really_holds_the_metadata(
+    client: httpx.AsyncClient, registry: Registry, request: pytest.FixtureRequest
+) -> None:
+    backend = request.node.callspec.params["settings"]
+    digest, _ = await push_image(client, "library/where", "v1")
+    assert registry.db.url.startswith("postgresql" if backend == "postgresql" else "sqlite")
+    async with registry.db.read() as conn:
+        stored = await conn.scalar(select(Manifest.digest).where(Manifest.digest == digest))
+    assert stored == digest

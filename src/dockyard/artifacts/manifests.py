@@ -8,6 +8,7 @@ of configs, layers and artifacts are kept as they are.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,14 @@ import orjson
 from dockyard.artifacts import mediatypes as mt
 from dockyard.blobs.digests import Digest
 from dockyard.errors import DockyardError, ManifestInvalid
+
+# RFC 6838 type "/" subtype (127 characters each at most), optionally with parameters
+# of printable ASCII, 255 characters in all: what descriptors may carry, and what
+# every database can store.
+MEDIA_TYPE = re.compile(
+    r"^(?=.{3,255}\Z)[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+    r"(?:\s*;\s*[\x21-\x7e]+(?:\s*[\x21-\x7e]+)*)?\Z"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +86,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         raise ManifestInvalid("schemaVersion must be 2")
     annotations = _annotations(document.get("annotations"), "annotations")
     subject = _descriptor(document["subject"], "subject") if "subject" in document else None
-    artifact_type = _optional_str(document, "artifactType")
+    artifact_type = _artifact_type(document)
     if media_type in mt.INDEX_TYPES:
         manifests = document.get("manifests")
         if not isinstance(manifests, list):
@@ -131,8 +140,8 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     if not isinstance(value, dict):
         raise ManifestInvalid(f"{where} must be a descriptor object")
     media_type = value.get("mediaType")
-    if not isinstance(media_type, str) or not media_type:
-        raise ManifestInvalid(f"{where}.mediaType must be a non-empty string")
+    if not isinstance(media_type, str) or not MEDIA_TYPE.match(media_type):
+        raise ManifestInvalid(f"{where}.mediaType must be a media type (RFC 6838)")
     digest = value.get("digest")
     if not isinstance(digest, str):
         raise ManifestInvalid(f"{where}.digest must be a string")
@@ -153,10 +162,17 @@ def _descriptor(value: Any, where: str) -> Descriptor:
         media_type=media_type,
         digest=digest,
         size=size,
-        artifact_type=_optional_str(value, "artifactType", where),
+        artifact_type=_artifact_type(value, where),
         platform=platform,
         urls=tuple(urls),
     )
+
+
+def _artifact_type(document: dict[str, Any], where: str = "") -> str | None:
+    value = _optional_str(document, "artifactType", where)
+    if value is not None and not MEDIA_TYPE.match(value):
+        raise ManifestInvalid(f"{where + '.' if where else ''}artifactType must be a media type")
+    return value
 
 
 def _optional_str(document: dict[str, Any], key: str, where: str = "") -> str | None:

@@ -1,0 +1,132 @@
+"""A PostgreSQL server of the test session's own: a fresh cluster in a temp dir, on 127.0.0.1.
+
+The tests start it themselves (initdb, then postgres) rather than assume one is
+running, and throw it away at the end. As root, the cluster runs as the
+``postgres`` user, since PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import asyncpg
+
+from dockyard.db.migrate import upgrade
+from dockyard.db.models import Base
+from tests.servers import free_port
+
+
+class PostgresServer:
+    """One throw-away cluster with one migrated database, emptied before each test."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="dockyard-pg-"))
+        self.port = free_port()
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/dockyard"
+        self._dsn = f"postgresql://postgres@127.0.0.1:{self.port}/dockyard"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> PostgresServer:
+        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not binaries:
+            raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
+        bindir = Path(binaries[-1])
+        as_owner: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+            as_owner = ["runuser", "-u", "postgres", "--"]
+        data = self.root / "data"
+        subprocess.run(
+            [
+                *as_owner,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - open while the server runs
+        self._process = subprocess.Popen(
+            [
+                *as_owner,
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.root),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        with ThreadPoolExecutor(1) as thread:  # the caller may be inside an event loop
+            thread.submit(self._prepare, timeout).result()
+        return self
+
+    def _prepare(self, timeout: float) -> None:
+        asyncio.run(self._create_database(timeout))
+        upgrade(self.url)
+
+    async def _create_database(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise RuntimeError((self.root / "server.log").read_text())
+            try:
+                connection = await asyncpg.connect(
+                    f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+                )
+                break
+            except (OSError, asyncpg.CannotConnectNowError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        try:
+            await connection.execute('CREATE DATABASE "dockyard"')
+        finally:
+            await connection.close()
+
+    async def empty(self) -> None:
+        tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+        connection = await asyncpg.connect(self._dsn)
+        try:
+            await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        finally:
+            await connection.close()
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
