@@ -1,4 +1,4 @@
-"""Running ``dockyard serve`` as a real process for tests that need sockets or restarts."""
+"""Registry servers as real processes, for tests that need sockets, clients or restarts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import httpx
@@ -20,18 +21,15 @@ def free_port() -> int:
         return port
 
 
-class DockyardServer:
-    """One ``dockyard serve`` process on 127.0.0.1 with its own data dir."""
+class RegistryProcess(ABC):
+    """A registry listening on 127.0.0.1: start its command, wait for ``/v2/``, stop it."""
 
-    def __init__(
-        self, data_dir: Path, port: int | None = None, *extra: str, workers: int = 1
-    ) -> None:
-        self.data_dir = data_dir
+    name = "registry"
+
+    def __init__(self, log: Path, port: int | None = None) -> None:
         self.port = port or free_port()
-        # One process by default, so that a signal reaches the process that serves.
-        self.extra = ("--workers", str(workers), *extra)
+        self.log = log
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = data_dir.parent / f"dockyard-{self.port}.log"
 
     @property
     def host(self) -> str:
@@ -41,39 +39,32 @@ class DockyardServer:
     def url(self) -> str:
         return f"http://{self.host}"
 
-    def start(self, timeout: float = 30.0) -> DockyardServer:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The command line that starts this kind of registry."""
+
+    def environment(self) -> dict[str, str] | None:
+        return None
+
+    def launch(self, timeout: float) -> None:
+        """Start the process and poll ``GET /v2/`` until it answers, with a deadline."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "dockyard",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
-                    *self.extra,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")},
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.environment()
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"dockyard exited early:\n{self.log.read_text()}")
+                raise RuntimeError(f"{self.name} exited early:\n{self.log.read_text()}")
             try:
                 if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
-                    return self
+                    return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"dockyard did not answer within {timeout}s:\n{self.log.read_text()}")
+        raise RuntimeError(f"{self.name} did not answer within {timeout}s:\n{self.log.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None:
@@ -86,3 +77,42 @@ class DockyardServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+class DockyardServer(RegistryProcess):
+    """One ``dockyard serve`` process with its own data dir."""
+
+    name = "dockyard"
+
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *extra: str, workers: int = 1
+    ) -> None:
+        port = port or free_port()
+        super().__init__(data_dir.parent / f"dockyard-{port}.log", port)
+        self.data_dir = data_dir
+        # One process by default, so that a signal reaches the process that serves.
+        self.extra = ("--workers", str(workers), *extra)
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "dockyard",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra,
+        ]
+
+    def environment(self) -> dict[str, str]:
+        # The test's own settings only: nothing from a developer's DOCKYARD_* variables.
+        return {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+
+    def start(self, timeout: float = 30.0) -> DockyardServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.launch(timeout)
+        return self
