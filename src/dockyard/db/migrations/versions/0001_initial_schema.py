@@ -163,9 +163,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tags", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tags_manifest_id"), ["manifest_id"], unique=False)
-    op.create_index(
-        "ix_tags_repository_id_lexical", "tags", ["repository_id", sa.text("lower(name)"), "name"]
-    )
+    # The order of tags/list (db/statements.py lexical_key); PostgreSQL compares bytes
+    # only under the "C" collation, so its index says so, as the query does.
+    if op.get_bind().dialect.name == "postgresql":
+        lexical = [sa.text('lower(name COLLATE "C")'), sa.text('name COLLATE "C"')]
+    else:
+        lexical = [sa.text("lower(name)"), sa.text("name")]
+    op.create_index("ix_tags_repository_id_lexical", "tags", ["repository_id", *lexical])
 
     # ### end Alembic commands ###
 
