@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from dockyard.blobs.digests import DEFAULT_ALGORITHM, Digest, Hasher, new_hasher
 from dockyard.blobs.models import UploadSession
@@ -42,6 +42,25 @@ from dockyard.storage import BlobStore
 BATCH_BYTES = 4 * 1024 * 1024
 _HASHER_CACHE = 4096
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+# Built once, like every statement on the data plane's paths.
+_SESSION = (
+    select(UploadSession.repository_id, UploadSession.size)
+    .join(Repository, Repository.id == UploadSession.repository_id)
+    .where(UploadSession.id == bindparam("id"), Repository.name == bindparam("name"))
+)
+_OPEN_SESSIONS = (
+    select(func.count())
+    .select_from(UploadSession)
+    .where(UploadSession.repository_id == bindparam("repository_id"))
+)
+# Compare-and-set on the size: a concurrent chunk for the same session loses.
+_MOVE_SESSION = (
+    update(UploadSession)
+    .where(UploadSession.id == bindparam("upload_id"), UploadSession.size == bindparam("old_size"))
+    .values(size=bindparam("new_size"), updated_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +94,7 @@ class UploadService:
         try:
             async with self.db.write() as conn:
                 repository_id = await self.repositories.ensure(conn, name)
-                open_sessions = await conn.scalar(
-                    select(func.count())
-                    .select_from(UploadSession)
-                    .where(UploadSession.repository_id == repository_id)
-                )
+                open_sessions = await conn.scalar(_OPEN_SESSIONS, {"repository_id": repository_id})
                 if open_sessions >= self.max_sessions:
                     raise TooManyRequests(
                         f"the repository has {open_sessions} uploads in progress; "
@@ -106,10 +121,18 @@ class UploadService:
         *,
         start: int | None = None,
         length: int | None = None,
+        declared_length: int | None = None,
     ) -> UploadStatus:
-        """Append a chunk; ``start`` and ``length`` come from Content-Range when sent."""
+        """Append a chunk; ``start`` and ``length`` come from Content-Range when sent,
+        ``declared_length`` from Content-Length."""
         async with self._lock(upload_id):
             _, size = await self._session(name, upload_id)
+            if length is not None and declared_length is not None and declared_length != length:
+                # Refused before a byte of a body that cannot be right is read.
+                raise BlobUploadInvalid(
+                    f"Content-Length {declared_length} does not match the Content-Range "
+                    f"length {length}"
+                )
             if start is not None and start != size:
                 raise RangeInvalid(
                     f"chunk starts at {start} but the upload holds {size} bytes", offset=size
@@ -123,9 +146,13 @@ class UploadService:
                 )
             async with self.db.write() as conn:
                 moved = await conn.execute(
-                    update(UploadSession)
-                    .where(UploadSession.id == upload_id, UploadSession.size == size)
-                    .values(size=new_size, updated_at=utcnow())
+                    _MOVE_SESSION,
+                    {
+                        "upload_id": upload_id,
+                        "old_size": size,
+                        "new_size": new_size,
+                        "now": utcnow(),
+                    },
                 )
             if moved.rowcount != 1:
                 raise RangeInvalid("the upload was changed by a concurrent request", offset=size)
@@ -180,13 +207,7 @@ class UploadService:
         if not _UPLOAD_ID.match(upload_id):
             raise BlobUploadUnknown(detail={"uuid": upload_id[:64]})
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(UploadSession.repository_id, UploadSession.size)
-                    .join(Repository, Repository.id == UploadSession.repository_id)
-                    .where(UploadSession.id == upload_id, Repository.name == name)
-                )
-            ).first()
+            row = (await conn.execute(_SESSION, {"id": upload_id, "name": name})).first()
         if row is None:
             raise BlobUploadUnknown(detail={"uuid": upload_id})
         return int(row[0]), int(row[1])

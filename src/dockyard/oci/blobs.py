@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dockyard.blobs.digests import Digest
-from dockyard.errors import BlobUploadInvalid, DigestInvalid
+from dockyard.errors import DigestInvalid
 from dockyard.oci.names import repository_name
 from dockyard.oci.ranges import parse_content_range, parse_range
 from dockyard.registry import Registry
@@ -79,15 +79,15 @@ class BlobEndpoints:
         content_range = request.headers.get("content-range")
         if content_range:
             start, length = parse_content_range(content_range)
-            declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) != length:
-                # Refuse before reading a byte of a body that cannot be right,
-                # but an unknown session is still a 404 first.
-                await uploads.status(name, upload_id)
-                raise BlobUploadInvalid(
-                    f"Content-Length {declared} does not match Content-Range {content_range}"
-                )
-        status = await uploads.append(name, upload_id, request.stream(), start=start, length=length)
+        declared = request.headers.get("content-length")
+        status = await uploads.append(
+            name,
+            upload_id,
+            request.stream(),
+            start=start,
+            length=length,
+            declared_length=int(declared) if declared and declared.isdigit() else None,
+        )
         return _upload_response(202, name, upload_id, status.size)
 
 

@@ -60,12 +60,10 @@ class ManifestEndpoints:
 
     async def catalog(self, request: Request) -> Response:
         limit, last = self._page(request)
-        page_limit = self.registry.settings.limits.page_max_entries
-        names = await self.registry.repositories.catalog(
-            (page_limit if limit is None else limit) + 1, last
-        )
         if limit is None:
-            limit = page_limit
+            # Unlike a repository's tags, the catalog is paged even when no n is asked for.
+            limit = self.registry.settings.limits.page_max_entries
+        names = await self.registry.repositories.catalog(limit + 1, last)
         return _page_response({"repositories": names}, "repositories", limit, "/v2/_catalog")
 
     async def referrers(self, request: Request) -> Response:
