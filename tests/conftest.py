@@ -1,4 +1,10 @@
-"""Fixtures shared by every test: settings in a temporary data dir, the app, an HTTP client."""
+"""Fixtures shared by every test: settings in a temporary data dir, the app, an HTTP client.
+
+The app starts as a fresh install does: an ``admin`` account (password ADMIN_PASSWORD),
+the public ``library`` project, plus the projects of TEST_PROJECTS for tests that push
+elsewhere. ``client`` is logged in as the admin with Basic credentials; ``anonymous``
+sends none.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,38 @@ from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
+from dockyard.access import passwords
 from dockyard.app import create_app
 from dockyard.db.migrate import upgrade
 from dockyard.registry import Registry
 from dockyard.settings import Settings
+from tests.servers import ADMIN_PASSWORD
+
+TEST_PROJECTS = (
+    "a",
+    "app",
+    "b",
+    "base",
+    "c",
+    "fuzz",
+    "lib",
+    "no",
+    "other",
+    "source",
+    "target",
+    "team",
+    "zoo",
+)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> None:
+    """Argon2 with the smallest cost in the test process: every test creates an admin,
+    and the default cost (tens of milliseconds a hash) would add a minute to the suite.
+    Servers started as processes keep the real cost."""
+    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @pytest.fixture
@@ -20,19 +53,38 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
 
 
+async def install(registry: Registry) -> None:
+    """What a fresh install plus an operator's first steps leave: admin, projects."""
+    await registry.users.ensure_admin(ADMIN_PASSWORD)
+    admin = await registry.users.get("admin")
+    for name in TEST_PROJECTS:
+        await registry.projects.create(name, public=False, owner_id=admin.id)
+
+
 @pytest.fixture
 async def registry_app(settings: Settings) -> AsyncIterator[object]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(upgrade, settings.database_url)
     app = create_app(settings)
-    yield app
     registry: Registry = app.state.registry
+    await install(registry)
+    yield app
     await registry.close()
 
 
 @pytest.fixture
 async def client(registry_app: object) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to the app in process (no sockets)."""
+    """An HTTP client talking to the app in process (no sockets), as the admin."""
+    transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://registry.test", auth=("admin", ADMIN_PASSWORD)
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+async def anonymous(registry_app: object) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client without credentials."""
     transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
         yield c

@@ -114,10 +114,15 @@ class PostgresServer:
             await connection.close()
 
     async def empty(self) -> None:
+        """Back to a freshly migrated database."""
         tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
         connection = await asyncpg.connect(self._dsn)
         try:
             await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            # What the migrations seed: the public default project.
+            await connection.execute(
+                "INSERT INTO projects (name, public, created_at) VALUES ('library', true, now())"
+            )
         finally:
             await connection.close()
 

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import httpx
 
+# The admin's password in every registry the tests start, in process or not.
+ADMIN_PASSWORD = "admin-Secret-1"
+ADMIN = ("admin", ADMIN_PASSWORD)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -58,7 +62,8 @@ class RegistryProcess(ABC):
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited early:\n{self.log.read_text()}")
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                # 200 from a registry without auth, 401 with the challenge from one with it.
+                if httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401):
                     return
             except httpx.TransportError:
                 pass
@@ -80,16 +85,23 @@ class RegistryProcess(ABC):
 
 
 class DockyardServer(RegistryProcess):
-    """One ``dockyard serve`` process with its own data dir."""
+    """One ``dockyard serve`` process with its own data dir, its admin's password
+    ADMIN_PASSWORD, and the private ``projects`` created before it starts."""
 
     name = "dockyard"
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, *extra: str, workers: int = 1
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *extra: str,
+        workers: int = 1,
+        projects: tuple[str, ...] = ("lib", "clients"),
     ) -> None:
         port = port or free_port()
         super().__init__(data_dir.parent / f"dockyard-{port}.log", port)
         self.data_dir = data_dir
+        self.projects = projects
         # One process by default, so that a signal reaches the process that serves.
         self.extra = ("--workers", str(workers), *extra)
 
@@ -110,9 +122,29 @@ class DockyardServer(RegistryProcess):
 
     def environment(self) -> dict[str, str]:
         # The test's own settings only: nothing from a developer's DOCKYARD_* variables.
-        return {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+        environment["DOCKYARD_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+        return environment
 
     def start(self, timeout: float = 30.0) -> DockyardServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.data_dir / "dockyard.db").exists():
+            for project in self.projects:
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "dockyard",
+                        "admin",
+                        "create-project",
+                        project,
+                        "--data-dir",
+                        str(self.data_dir),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    env=self.environment(),
+                    timeout=60,
+                )
         self.launch(timeout)
         return self

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import DockyardServer
+from tests.servers import ADMIN, DockyardServer
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
@@ -69,7 +69,9 @@ async def test_concurrent_pushes_of_shared_layers_all_land(server: DockyardServe
     shared = os.urandom(2 * 1024 * 1024)
     owns = {f"lib/app{i % 4}:t{i}": os.urandom(64 * 1024 + i) for i in range(32)}
     limits = httpx.Limits(max_connections=16)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=server.url, limits=limits, timeout=60, auth=ADMIN
+    ) as client:
         pushed = await asyncio.gather(
             *[
                 _push(client, reference.split(":")[0], reference.split(":")[1], shared, own)

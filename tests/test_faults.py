@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import DockyardServer
+from tests.servers import ADMIN, DockyardServer
 
 
 def _send_half(
@@ -31,7 +31,7 @@ def test_truncated_bodies_leave_nothing_partial(tmp_path: Path) -> None:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     server = DockyardServer(tmp_path / "data").start()
     try:
-        with httpx.Client(base_url=server.url) as client:
+        with httpx.Client(base_url=server.url, auth=ADMIN) as client:
             # A monolithic upload cut short: the blob never becomes visible.
             _send_half(
                 server,

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import DockyardServer
+from tests.servers import ADMIN, DockyardServer
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "killed"])
@@ -20,7 +20,7 @@ def test_chunked_upload_resumes_after_restart(tmp_path: Path, sig: int) -> None:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     server = DockyardServer(tmp_path / "data").start()
     try:
-        with httpx.Client(base_url=server.url) as client:
+        with httpx.Client(base_url=server.url, auth=ADMIN) as client:
             started = client.post("/v2/lib/resume/blobs/uploads/")
             assert started.status_code == 202
             location = started.headers["Location"]
@@ -36,7 +36,7 @@ def test_chunked_upload_resumes_after_restart(tmp_path: Path, sig: int) -> None:
             assert chunk.headers["Range"] == f"0-{len(first) - 1}"
         server.stop(sig)
         server.start()
-        with httpx.Client(base_url=server.url) as client:
+        with httpx.Client(base_url=server.url, auth=ADMIN) as client:
             status = client.get(location)
             assert status.status_code == 204
             assert status.headers["Range"] == f"0-{len(first) - 1}"
@@ -69,7 +69,7 @@ def test_chunks_of_one_upload_can_go_to_different_processes(tmp_path: Path) -> N
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     servers = [DockyardServer(tmp_path / "data").start(), DockyardServer(tmp_path / "data").start()]
     try:
-        clients = [httpx.Client(base_url=server.url) for server in servers]
+        clients = [httpx.Client(base_url=server.url, auth=ADMIN) for server in servers]
         location = clients[0].post("/v2/lib/shared/blobs/uploads/").headers["Location"]
         offset = 0
         for number, chunk in enumerate(chunks):

@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import Mount
 
+from dockyard.api.app import PREFIX, create_api
 from dockyard.oci import app as oci
 from dockyard.oci.responses import APIVersionHeader
 from dockyard.registry import Registry
 from dockyard.settings import Settings
+from dockyard.token import app as token
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -25,7 +28,11 @@ def create_app(settings: Settings) -> Starlette:
             await registry.close()
 
     app = Starlette(
-        routes=oci.routes(registry),
+        routes=[
+            *oci.routes(registry),
+            *token.routes(registry),
+            Mount(PREFIX, app=create_api(registry)),
+        ],
         exception_handlers=oci.EXCEPTION_HANDLERS,
         middleware=[Middleware(APIVersionHeader)],
         lifespan=lifespan,

@@ -1,15 +1,21 @@
-"""The command line: ``dockyard serve``, ``dockyard migrate``, ``dockyard artifacts``."""
+"""The command line: ``dockyard serve``, ``migrate``, ``admin``, ``artifacts``."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from dockyard.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from dockyard.registry import Registry
+
+T = TypeVar("T")
 
 _settings_options = [
     click.option(
@@ -75,6 +81,7 @@ def serve(
 
     settings = _settings(config, data_dir, database_url, host=host, port=port, workers=workers)
     _migrate_if_allowed(settings)
+    _run(settings, lambda registry: _ensure_admin(registry))
     click.echo(
         f"dockyard listening on http://{settings.host}:{settings.port} "
         f"(data in {settings.data_dir.resolve()})"
@@ -114,6 +121,124 @@ def migrate(config: str | None, data_dir: Path | None, database_url: str | None)
     click.echo("database is at the newest schema")
 
 
+async def _ensure_admin(registry: Registry) -> None:
+    """Create the ``admin`` account on first use, printing its password if it was generated."""
+    password = registry.settings.admin_password
+    generated = await registry.users.ensure_admin(password.get_secret_value() if password else None)
+    if generated:
+        click.echo(
+            f"created the 'admin' account with the password {generated}\n"
+            "  (shown this once: change it with 'dockyard admin reset-password admin')",
+            err=True,
+        )
+
+
+def _run(settings: Settings, work: Callable[[Registry], Awaitable[T]]) -> T:
+    """Run ``work`` with the registry's services, turning domain errors into CLI errors."""
+    from dockyard.errors import DockyardError
+    from dockyard.registry import Registry
+
+    async def run() -> T:
+        registry = Registry.build(settings)
+        try:
+            return await work(registry)
+        finally:
+            await registry.close()
+
+    try:
+        return asyncio.run(run())
+    except DockyardError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@main.group()
+def admin() -> None:
+    """Manage users and projects without the API (the same services as the API)."""
+
+
+_new_password = click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The password (asked for when not given).",
+)
+
+
+@admin.command("create-user")
+@settings_options
+@click.argument("username")
+@_new_password
+@click.option("--email", default="", help="E-mail address.")
+@click.option("--realname", default="", help="Full name.")
+@click.option("--admin", "is_admin", is_flag=True, help="Make the user a system admin.")
+def create_user(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    username: str,
+    password: str,
+    email: str,
+    realname: str,
+    is_admin: bool,
+) -> None:
+    """Create a local user."""
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+    user = _run(
+        settings,
+        lambda registry: registry.users.create(
+            username, password, email=email, realname=realname, admin=is_admin
+        ),
+    )
+    click.echo(
+        f"created user {user.username} (id {user.id}{', system admin' if user.admin else ''})"
+    )
+
+
+@admin.command("reset-password")
+@settings_options
+@click.argument("username")
+@_new_password
+def reset_password(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    username: str,
+    password: str,
+) -> None:
+    """Set a local user's password (the admin's too)."""
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+    _run(settings, lambda registry: registry.users.set_password(username, password))
+    click.echo(f"the password of {username} is changed")
+
+
+@admin.command("create-project")
+@settings_options
+@click.argument("name")
+@click.option("--public", is_flag=True, help="Anyone may pull from it, logged in or not.")
+def create_project(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    name: str,
+    public: bool,
+) -> None:
+    """Create a project, owned by the admin."""
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+
+    async def create(registry: Registry) -> int:
+        await _ensure_admin(registry)
+        owner = await registry.users.get("admin")
+        project = await registry.projects.create(name, public=public, owner_id=owner.id)
+        return project.id
+
+    project_id = _run(settings, create)
+    click.echo(f"created {'public' if public else 'private'} project {name} (id {project_id})")
+
+
 @main.group()
 def artifacts() -> None:
     """Inspect stored artifacts."""
@@ -131,22 +256,11 @@ def list_artifacts(
     untagged: bool,
 ) -> None:
     """List the artifacts of REPOSITORY: digest, kind, size, tags."""
-    from dockyard.errors import DockyardError
-    from dockyard.registry import Registry
-
     settings = _settings(config, data_dir, database_url)
     _migrate_if_allowed(settings)
-
-    async def run() -> None:
-        registry = Registry.build(settings)
-        try:
-            for artifact in await registry.manifests.artifacts(repository, untagged_only=untagged):
-                tags = ",".join(artifact.tags) or "<untagged>"
-                click.echo(f"{artifact.digest}\t{artifact.kind}\t{artifact.size}\t{tags}")
-        finally:
-            await registry.close()
-
-    try:
-        asyncio.run(run())
-    except DockyardError as exc:
-        raise click.ClickException(exc.message) from None
+    listed = _run(
+        settings, lambda registry: registry.manifests.artifacts(repository, untagged_only=untagged)
+    )
+    for artifact in listed:
+        tags = ",".join(artifact.tags) or "<untagged>"
+        click.echo(f"{artifact.digest}\t{artifact.kind}\t{artifact.size}\t{tags}")

@@ -97,6 +97,50 @@ class UnsupportedMediaType(DockyardError):
     code, status, default_message = "UNSUPPORTED", 415, "unsupported media type"
 
 
+class Unauthorized(DockyardError):
+    """No credentials, or credentials that do not check out (401)."""
+
+    code, status, default_message = "UNAUTHORIZED", 401, "authentication required"
+
+    def __init__(
+        self, message: str | None = None, detail: Any = None, *, scope: str | None = None
+    ) -> None:
+        super().__init__(message, detail)
+        # The token scope the data plane's challenge asks the client to get.
+        self.scope = scope
+
+
+class Denied(DockyardError):
+    """The caller is known but may not do this (403)."""
+
+    code, status, default_message = "DENIED", 403, "requested access to the resource is denied"
+
+    def __init__(
+        self, message: str | None = None, detail: Any = None, *, scope: str | None = None
+    ) -> None:
+        super().__init__(message, detail)
+        # Set when a bearer token lacks this scope (RFC 6750 insufficient_scope).
+        self.scope = scope
+
+
+class InvalidInput(DockyardError):
+    """A management request whose content breaks a rule (400)."""
+
+    code, status, default_message = "BAD_REQUEST", 400, "invalid input"
+
+
+class NotFound(DockyardError):
+    """A project, user, robot or member that does not exist (404)."""
+
+    code, status, default_message = "NOT_FOUND", 404, "not found"
+
+
+class Conflict(DockyardError):
+    """The resource exists already, or is in a state that forbids the change (409)."""
+
+    code, status, default_message = "CONFLICT", 409, "conflict"
+
+
 class TooManyRequests(DockyardError):
     code, status, default_message = "TOOMANYREQUESTS", 429, "too many requests"
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dockyard.access.passwords import SecretChecker
+from dockyard.access.robots import RobotService
+from dockyard.access.services import AccessService
+from dockyard.access.tokens import TokenService
+from dockyard.access.users import UserService
 from dockyard.artifacts.services import ManifestService
 from dockyard.blobs.services import BlobService
 from dockyard.blobs.uploads import UploadService
 from dockyard.db import Database, open_database
+from dockyard.events.services import EventService
+from dockyard.projects.members import MemberService
+from dockyard.projects.projects import ProjectService
 from dockyard.projects.services import RepositoryService
 from dockyard.settings import Settings
 from dockyard.storage import BlobStore, FilesystemBlobStore
@@ -22,6 +30,13 @@ class Registry:
     blobs: BlobService
     uploads: UploadService
     manifests: ManifestService
+    projects: ProjectService
+    members: MemberService
+    users: UserService
+    robots: RobotService
+    access: AccessService
+    tokens: TokenService
+    events: EventService
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
@@ -29,6 +44,11 @@ class Registry:
         store = _blob_store(settings)
         repositories = RepositoryService(db)
         blobs = BlobService(db, store, repositories)
+        checker = SecretChecker()
+        projects = ProjectService(db)
+        members = MemberService(db)
+        users = UserService(db, checker)
+        robots = RobotService(db, checker, settings.auth.robot_prefix)
         return cls(
             settings=settings,
             db=db,
@@ -43,6 +63,13 @@ class Registry:
                 max_sessions=settings.limits.upload_sessions_per_repository,
             ),
             manifests=ManifestService(db, store, repositories, blobs),
+            projects=projects,
+            members=members,
+            users=users,
+            robots=robots,
+            access=AccessService(db, settings.auth, users, robots, projects, members),
+            tokens=TokenService(db, settings.auth),
+            events=EventService(db),
         )
 
     async def close(self) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -45,6 +45,62 @@ class DatabaseSettings(BaseModel):
     auto_migrate: bool = True
 
 
+class LdapSettings(BaseModel):
+    """An LDAP or Active Directory server that users log in against (``auth.mode: ldap``)."""
+
+    url: str = ""  # ldap://host:389 or ldaps://host:636
+    # The account that searches for users and groups; empty binds anonymously.
+    search_dn: str = ""
+    search_password: SecretStr = SecretStr("")
+    base_dn: str = ""
+    uid_attribute: str = "uid"  # sAMAccountName on Active Directory
+    # An extra filter a user entry must match, e.g. (objectClass=person).
+    user_filter: str = ""
+    scope: Literal["base", "onelevel", "subtree"] = "subtree"
+    # Groups: entries under group_base_dn that name the user's DN in group_member_attribute.
+    group_base_dn: str = ""
+    group_filter: str = "(|(objectClass=groupOfNames)(objectClass=group))"
+    group_member_attribute: str = "member"
+    # Members of this group are system administrators.
+    admin_group_dn: str = ""
+    verify_certificate: bool = True
+    timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class OidcSettings(BaseModel):
+    """An OpenID provider that users log in with (``auth.mode: oidc``)."""
+
+    issuer: str = ""  # the URL its /.well-known/openid-configuration lives under
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    scopes: list[str] = ["openid", "profile", "email"]
+    username_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    # Members of this group (by the groups claim) are system administrators.
+    admin_group: str = ""
+    verify_certificate: bool = True
+    # Create a user on first login; otherwise only users an admin created may log in.
+    auto_onboard: bool = True
+
+
+class AuthSettings(BaseModel):
+    """Who may log in, and how the Docker token flow is spoken."""
+
+    mode: Literal["db", "ldap", "oidc"] = "db"
+    # The URL clients reach the registry at, for the token realm; empty means the
+    # scheme and host of each request.
+    external_url: str = ""
+    # The token service's name (``service=`` of the challenge, the tokens' audience).
+    service: str = "dockyard"
+    issuer: str = "dockyard-token-service"
+    token_ttl_seconds: int = Field(default=1800, ge=60, le=86400)
+    # Who may create projects: "everyone" who is logged in, or system admins only.
+    project_creation: Literal["everyone", "admin"] = "everyone"
+    robot_prefix: str = "robot$"
+    ldap: LdapSettings = LdapSettings()
+    oidc: OidcSettings = OidcSettings()
+
+
 class Settings(BaseSettings):
     """Everything dockyard reads from its environment, in one place."""
 
@@ -66,6 +122,10 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     storage: StorageSettings = StorageSettings()
     limits: Limits = Limits()
+    auth: AuthSettings = AuthSettings()
+    # The first start creates the ``admin`` account with this password
+    # (DOCKYARD_ADMIN_PASSWORD); without one, a generated password is printed once.
+    admin_password: SecretStr | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -1,5 +1,8 @@
 """Fixtures for the real clients: one registry server for the session, tools, and images.
 
+The tools are logged in once per session as the admin (``skopeo login``, the token flow
+for real), through an auth file of their own; tests of login itself use other files.
+
 The server is dockyard; with ``DOCKYARD_TEST_AGAINST=distribution`` it is CNCF Distribution
 instead, to tell a client's quirk from a dockyard bug.
 """
@@ -16,7 +19,7 @@ from typing import Protocol
 import pytest
 
 from tests.clients.distribution import DistributionServer
-from tests.servers import DockyardServer
+from tests.servers import ADMIN, DockyardServer
 
 HERE = Path(__file__).parent
 
@@ -67,19 +70,26 @@ class Tools:
 
     root: Path
 
+    @property
+    def auth_file(self) -> Path:
+        """The containers auth file that skopeo, podman and buildah read (REGISTRY_AUTH_FILE)."""
+        return self.root / "auth.json"
+
     def run(
         self,
         *command: str,
         timeout: float = 180,
         check: bool = True,
         env: dict[str, str] | None = None,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             command,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "REGISTRY_AUTH_FILE": str(self.auth_file), **(env or {})},
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -99,8 +109,20 @@ class Tools:
 
 
 @pytest.fixture(scope="session")
-def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
-    return Tools(tmp_path_factory.mktemp("tools"))
+def tools(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -> Tools:
+    tools = Tools(tmp_path_factory.mktemp("tools"))
+    user, password = ADMIN
+    tools.run(
+        "skopeo",
+        "login",
+        "--tls-verify=false",
+        "-u",
+        user,
+        "--password-stdin",
+        registry.host,
+        input=password,
+    )
+    return tools
 
 
 @pytest.fixture

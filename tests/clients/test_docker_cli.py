@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.clients.conftest import RunningRegistry, Tools
 from tests.clients.images import umoci_image
+from tests.servers import ADMIN
 
 
 def test_docker_manifest_create_and_push(
@@ -24,6 +25,10 @@ def test_docker_manifest_create_and_push(
         )
     # A config dir of its own: nothing leaks from or into the user's ~/.docker.
     env = {"DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    user, password = ADMIN
+    tools.run(
+        "docker", "login", "-u", user, "--password-stdin", registry.host, env=env, input=password
+    )
     listing = f"{registry.host}/{repo}:list"
     tools.run(
         "docker",

@@ -16,11 +16,15 @@ import oras.oci
 import pytest
 
 from tests.clients.conftest import RunningRegistry
+from tests.servers import ADMIN
 
 EMPTY = "application/vnd.oci.empty.v1+json"
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+# Plain HTTP requests of the tests, as the admin.
+http = httpx.Client(auth=ADMIN)
 
 
 @pytest.fixture
@@ -29,11 +33,13 @@ def oras_client(
 ) -> oras.client.OrasClient:
     # oras insists that pushed files sit below the working directory.
     monkeypatch.chdir(tmp_path)
-    return oras.client.OrasClient(hostname=registry.host, insecure=True)
+    client = oras.client.OrasClient(hostname=registry.host, insecure=True)
+    client.login(username=ADMIN[0], password=ADMIN[1])
+    return client
 
 
 def _manifest(registry: RunningRegistry, repo: str, reference: str) -> httpx.Response:
-    answer = httpx.get(
+    answer = http.get(
         f"{registry.url}/v2/{repo}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}
     )
     assert answer.status_code == 200, answer.text
@@ -96,7 +102,7 @@ def test_chunked_upload(
     # Five whole MiB and a tail: six PATCHes, so the test exercises a real chunked session.
     assert methods.count("PATCH") == 6
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    blob = httpx.get(f"{registry.url}/v2/{repo}/blobs/{digest}")
+    blob = http.get(f"{registry.url}/v2/{repo}/blobs/{digest}")
     assert blob.status_code == 200
     assert blob.content == data
     (pulled,) = oras_client.pull(target=target, outdir=str(tmp_path / "out"))
@@ -147,7 +153,7 @@ def test_artifact_type_with_the_empty_config(
     assert stored["config"]["mediaType"] == EMPTY
     (pulled,) = oras_client.pull(target=target, outdir=str(tmp_path / "out"))
     assert Path(pulled).read_bytes() == b"package main\n"
-    config_blob = httpx.get(f"{registry.url}/v2/{repo}/blobs/{oras.defaults.blank_config_hash}")
+    config_blob = http.get(f"{registry.url}/v2/{repo}/blobs/{oras.defaults.blank_config_hash}")
     assert config_blob.content == b"{}"
 
 
@@ -163,7 +169,7 @@ def test_empty_config_that_was_never_uploaded(
     manifest = _empty_config_artifact(layer, "application/vnd.example.policy.v1")
     answer = oras_client.upload_manifest(manifest, oras_client.get_container(target))
     assert answer.status_code == 201, answer.text
-    config = httpx.get(f"{registry.url}/v2/{repo}/blobs/{oras.defaults.blank_config_hash}")
+    config = http.get(f"{registry.url}/v2/{repo}/blobs/{oras.defaults.blank_config_hash}")
     assert config.content == b"{}"
 
 
@@ -224,16 +230,16 @@ def test_helm_chart_as_helm_push_writes_it(
     assert stored.headers["Content-Type"] == OCI_MANIFEST
     assert stored.json()["config"]["mediaType"] == HELM_CONFIG
     assert stored.json()["annotations"] == manifest["annotations"]
-    helm_config = httpx.get(f"{registry.url}/v2/{repo}/demo/blobs/{config['digest']}").json()
+    helm_config = http.get(f"{registry.url}/v2/{repo}/demo/blobs/{config['digest']}").json()
     assert helm_config["name"] == "demo"
     assert helm_config["version"] == "0.1.0"
-    content = httpx.get(f"{registry.url}/v2/{repo}/demo/blobs/{layer['digest']}").content
+    content = http.get(f"{registry.url}/v2/{repo}/demo/blobs/{layer['digest']}").content
     assert content == chart
     with tarfile.open(fileobj=io.BytesIO(content)) as archive:
         chart_yaml = archive.extractfile("demo/Chart.yaml")
         assert chart_yaml is not None
         assert b"name: demo" in chart_yaml.read()
-    tags = httpx.get(f"{registry.url}/v2/{repo}/demo/tags/list").json()["tags"]
+    tags = http.get(f"{registry.url}/v2/{repo}/demo/tags/list").json()["tags"]
     assert tags == ["0.1.0"]
 
 
@@ -264,7 +270,7 @@ def test_sbom_with_a_subject_is_listed_as_referrer(
     answer = oras_client.upload_manifest(sbom, oras_client.get_container(sbom_target))
     assert answer.status_code == 201
     assert answer.headers["OCI-Subject"] == subject.digest
-    referrers = httpx.get(f"{registry.url}/v2/{repo}/referrers/{subject.digest}").json()
+    referrers = http.get(f"{registry.url}/v2/{repo}/referrers/{subject.digest}").json()
     (descriptor,) = referrers["manifests"]
     assert descriptor["artifactType"] == "application/spdx+json"
     assert descriptor["annotations"] == {"org.example.tool": "test"}

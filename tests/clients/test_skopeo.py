@@ -10,10 +10,14 @@ import httpx
 
 from tests.clients.conftest import RunningRegistry, Tools
 from tests.clients.images import OCI_INDEX, add_index, umoci_image, unpacked_files
+from tests.servers import ADMIN
 
 PUSH = ("--dest-tls-verify=false",)
 PULL = ("--src-tls-verify=false",)
 FILES = {"etc/motd": "hello from dockyard\n", "app/data.txt": "x" * 10_000}
+
+# Plain HTTP requests of the tests, as the admin.
+http = httpx.Client(auth=ADMIN)
 
 
 def _inspect(tools: Tools, reference: str, *extra: str) -> dict[str, object]:
@@ -120,7 +124,7 @@ def test_multi_arch_index_copy_all_and_override_arch(
     assert raw["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert sorted(m["platform"]["architecture"] for m in raw["manifests"]) == ["amd64", "arm64"]
     # Like every client, say which manifest types are welcome: a registry need not guess.
-    head = httpx.head(f"{registry.url}/v2/{repo}/manifests/v1", headers={"Accept": OCI_INDEX})
+    head = http.head(f"{registry.url}/v2/{repo}/manifests/v1", headers={"Accept": OCI_INDEX})
     assert head.headers["Docker-Content-Digest"] == index_digest
 
     all_layout = tmp_path / "all"

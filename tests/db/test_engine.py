@@ -28,7 +28,8 @@ async def db(tmp_path: Path) -> AsyncIterator[SQLiteDatabase]:
 
 async def _projects(db: SQLiteDatabase) -> list[str]:
     async with db.read() as conn:
-        return list((await conn.scalars(select(Project.name).order_by(Project.name))).all())
+        query = select(Project.name).where(Project.name != "library").order_by(Project.name)
+        return list((await conn.scalars(query)).all())
 
 
 def test_migrations_put_sqlite_in_wal_mode(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dockyard.registry import Registry
 from dockyard.settings import Settings
 from tests.oci.helpers import (
     OCI_CONFIG,
@@ -106,9 +107,12 @@ async def test_invalid_name_in_mount_from(client: httpx.AsyncClient) -> None:
         assert_oci_error(r, 400, "NAME_INVALID")
 
 
-async def test_longest_valid_name_is_accepted(client: httpx.AsyncClient) -> None:
+async def test_longest_valid_name_is_accepted(
+    client: httpx.AsyncClient, registry: Registry
+) -> None:
     name = "a" * 127 + "/" + "b" * 127
     assert len(name) == 255
+    await registry.projects.create("a" * 127, public=False, owner_id=None)
     digest, _ = await push_image(client, name, "v1")
     assert (await client.get(f"/v2/{name}/manifests/{digest}")).status_code == 200
 

@@ -1,18 +1,35 @@
 """Every model, imported in one place so that the metadata (and Alembic) sees all tables."""
 
+from dockyard.access.models import (
+    GroupMembership,
+    Robot,
+    RobotPermission,
+    SigningKey,
+    User,
+    UserGroup,
+)
 from dockyard.artifacts.models import Manifest, ManifestReference, Tag
 from dockyard.blobs.models import Blob, RepositoryBlob, UploadSession
 from dockyard.db.base import Base
-from dockyard.projects.models import Project, Repository
+from dockyard.events.models import Event
+from dockyard.projects.models import Project, ProjectMember, Repository
 
 __all__ = [
     "Base",
     "Blob",
+    "Event",
+    "GroupMembership",
     "Manifest",
     "ManifestReference",
     "Project",
+    "ProjectMember",
     "Repository",
     "RepositoryBlob",
+    "Robot",
+    "RobotPermission",
+    "SigningKey",
     "Tag",
     "UploadSession",
+    "User",
+    "UserGroup",
 ]

@@ -49,7 +49,8 @@ class BlobEndpoints:
         if mount is not None:
             digest = str(Digest.parse(mount))
             source = query.get("from")
-            if source:
+            # The gate marks a mount from a repository the caller may not pull from.
+            if source and not request.scope.get("dockyard.mount_denied"):
                 source = repository_name(request, self.registry.settings, source)
                 if await self.registry.blobs.mount(name, digest, source):
                     return _created(name, digest)

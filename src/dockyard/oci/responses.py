@@ -10,7 +10,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.errors import DockyardError, RangeInvalid, RangeNotSatisfiable, Unavailable
+from dockyard.errors import (
+    Denied,
+    DockyardError,
+    RangeInvalid,
+    RangeNotSatisfiable,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
@@ -35,9 +42,23 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
         headers["Location"] = request.url.path
     elif isinstance(exc, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
+    elif isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = challenge(request, exc.scope)
+    elif isinstance(exc, Denied) and exc.scope:
+        headers["WWW-Authenticate"] = challenge(request, exc.scope) + ',error="insufficient_scope"'
     elif exc.status in (429, 503):
         headers["Retry-After"] = "1"
     return error_response(exc.code, exc.message, exc.status, exc.detail, headers)
+
+
+def challenge(request: Request, scope: str | None) -> str:
+    """The ``WWW-Authenticate`` value that sends a client to the token endpoint."""
+    auth = request.app.state.registry.settings.auth
+    base = auth.external_url.rstrip("/") or f"{request.url.scheme}://{request.url.netloc}"
+    value = f'Bearer realm="{base}/service/token",service="{auth.service}"'
+    if scope:
+        value += f',scope="{scope}"'
+    return value
 
 
 async def on_database_error(request: Request, exc: Exception) -> Response:

@@ -1,4 +1,4 @@
-"""Repositories: lookup, creation on first push, and the catalog."""
+"""Repositories: lookup, creation on first push into an existing project, and the catalog."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sqlalchemy import bindparam, select
 from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.db.statements import LexicalPage, insert_ignore
+from dockyard.errors import NameUnknown
 from dockyard.projects.models import Project, Repository
 from dockyard.projects.names import project_of
 
@@ -25,14 +26,18 @@ class RepositoryService:
         return repository_id
 
     async def ensure(self, conn: Conn, name: str) -> int:
-        """The id of a repository, creating it and its project on first use (in ``conn``'s
-        write transaction)."""
+        """The id of a repository, creating it on first use (in ``conn``'s write
+        transaction). Projects are explicit: one that does not exist is NameUnknown."""
         repository_id = await self.find(conn, name)
         if repository_id is not None:
             return repository_id
         project = project_of(name)
-        await conn.execute(insert_ignore(conn, Project, ["name"]), {"name": project})
         project_id = await conn.scalar(select(Project.id).where(Project.name == project))
+        if project_id is None:
+            raise NameUnknown(
+                f"project {project!r} does not exist; an administrator creates it first",
+                detail={"name": name},
+            )
         await conn.execute(
             insert_ignore(conn, Repository, ["name"]), {"name": name, "project_id": project_id}
         )

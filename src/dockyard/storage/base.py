@@ -41,3 +41,6 @@ class BlobStore(Protocol):
         """Yield bytes ``start`` to ``end`` (exclusive; None: to the end) of a blob."""
 
     async def delete(self, digest: str) -> None: ...
+
+    async def check(self) -> None:
+        """Raise if the store cannot be written to (for the health check)."""

@@ -91,6 +91,11 @@ class FilesystemBlobStore:
     async def delete(self, digest: str) -> None:
         self._blob_path(digest).unlink(missing_ok=True)
 
+    async def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise OSError(f"blob root {self.root} is not writable")
+
 
 def _pwrite_and_cut(path: Path, offset: int, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY)

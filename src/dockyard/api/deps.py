@@ -1,0 +1,55 @@
+"""What every route may depend on: the registry's services and the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from dockyard.access.credentials import basic_credentials
+from dockyard.access.principals import ANONYMOUS, Principal
+from dockyard.errors import Denied, Unauthorized
+from dockyard.registry import Registry
+
+SESSION_USER = "dockyard.user"
+
+
+def registry_of(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+async def caller_of(request: Request) -> Principal:
+    """Basic credentials (users, robots, OIDC CLI secrets), the console's session, or nobody."""
+    registry = registry_of(request)
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise Unauthorized("the API takes Basic credentials or a console session")
+        username, password = basic_credentials(credentials)
+        return await registry.access.authenticate(username, password)
+    session = request.scope.get("session") or {}
+    session_user = session.get(SESSION_USER)
+    if isinstance(session_user, str):
+        return await registry.access.principal_of_user(session_user)
+    return ANONYMOUS
+
+
+Services = Annotated[Registry, Depends(registry_of)]
+Caller = Annotated[Principal, Depends(caller_of)]
+
+
+def require_login(caller: Principal) -> None:
+    if not caller.authenticated:
+        raise Unauthorized()
+
+
+def require_admin(caller: Principal) -> None:
+    require_login(caller)
+    if not caller.admin:
+        raise Denied("only system admins may do this")
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""

@@ -1,0 +1,176 @@
+"""/projects/{project}/members: users and directory groups with a role in a project."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from dockyard.access.rbac import Action, Role
+from dockyard.api.deps import Caller, Services
+from dockyard.api.projects import IsName, authorized, reference
+from dockyard.errors import InvalidInput, NotFound
+from dockyard.projects.members import Member
+from dockyard.registry import Registry
+
+router = APIRouter(prefix="/projects/{project_name_or_id}/members", tags=["member"])
+
+# Harbor's group types: 1 LDAP, 3 OIDC.
+_GROUP_KINDS = {1: "ldap", 3: "oidc"}
+
+
+class UserEntity(BaseModel):
+    user_id: int | None = None
+    username: str | None = Field(default=None, max_length=255)
+
+
+class UserGroup(BaseModel):
+    id: int | None = None
+    group_name: str | None = Field(default=None, max_length=255)
+    group_type: int | None = Field(default=None, description="1 LDAP, 3 OIDC")
+    ldap_group_dn: str | None = Field(default=None, max_length=1024)
+
+
+class ProjectMember(BaseModel):
+    role_id: int = Field(ge=1, le=5)
+    member_user: UserEntity | None = None
+    member_group: UserGroup | None = None
+
+
+class RoleRequest(BaseModel):
+    role_id: int = Field(ge=1, le=5)
+
+
+class ProjectMemberEntity(BaseModel):
+    id: int
+    project_id: int
+    entity_name: str
+    entity_type: Literal["u", "g"]
+    entity_id: int
+    role_id: int
+    role_name: str
+
+
+async def _entity(registry: Registry, member: Member) -> ProjectMemberEntity:
+    if member.entity_type == "u":
+        try:
+            name = (await registry.users.get_by_id(member.entity_id)).username
+        except NotFound:
+            name = f"<deleted user {member.entity_id}>"
+    else:
+        name = await registry.users.group_name(member.entity_id)
+    return ProjectMemberEntity(
+        id=member.id,
+        project_id=member.project_id,
+        entity_name=name,
+        entity_type=member.entity_type,
+        entity_id=member.entity_id,
+        role_id=member.role,
+        role_name=Role(member.role).label,
+    )
+
+
+@router.get("", response_model=list[ProjectMemberEntity], summary="Members of a project")
+async def list_members(
+    project_name_or_id: str,
+    registry: Services,
+    caller: Caller,
+    is_name: IsName = None,
+    entityname: Annotated[str | None, Query(max_length=255)] = None,
+) -> list[ProjectMemberEntity]:
+    ref = reference(project_name_or_id, is_name)
+    project = await authorized(registry, caller, ref, Action.MEMBER_READ)
+    entities = [await _entity(registry, m) for m in await registry.members.list(project.id)]
+    return [e for e in entities if not entityname or entityname in e.entity_name]
+
+
+@router.post("", status_code=201, response_class=Response, summary="Add a member")
+async def add_member(
+    project_name_or_id: str,
+    body: ProjectMember,
+    registry: Services,
+    caller: Caller,
+    is_name: IsName = None,
+) -> Response:
+    ref = reference(project_name_or_id, is_name)
+    project = await authorized(registry, caller, ref, Action.MEMBER_MANAGE)
+    if (body.member_user is None) == (body.member_group is None):
+        raise InvalidInput("give either member_user or member_group")
+    if body.member_user is not None:
+        user = body.member_user
+        if user.user_id is not None:
+            found = await registry.users.get_by_id(user.user_id)
+        elif user.username:
+            found = await registry.users.get(user.username)
+        else:
+            raise InvalidInput("member_user needs user_id or username")
+        member = await registry.members.add(project.id, "u", found.id, body.role_id)
+    else:
+        assert body.member_group is not None
+        group_id = await _group_id(registry, body.member_group)
+        member = await registry.members.add(project.id, "g", group_id, body.role_id)
+    location = f"/api/v2.0/projects/{project.id}/members/{member.id}"
+    return Response(status_code=201, headers={"Location": location})
+
+
+async def _group_id(registry: Registry, group: UserGroup) -> int:
+    if group.id is not None:
+        await registry.users.group_name(group.id)  # NotFound for an unknown id
+        return group.id
+    kind = _GROUP_KINDS.get(group.group_type or 0)
+    if kind == "ldap":
+        directory = registry.access.directory
+        if directory is None or not group.ldap_group_dn:
+            raise InvalidInput("an LDAP group needs ldap_group_dn, in ldap auth mode")
+        found = await directory.find_group(group.ldap_group_dn)
+        if found is None:
+            raise NotFound(f"no LDAP group {group.ldap_group_dn!r}")
+        return await registry.users.ensure_group("ldap", found.external_id, found.name)
+    if kind == "oidc":
+        if not group.group_name:
+            raise InvalidInput("an OIDC group needs group_name (the groups claim value)")
+        return await registry.users.ensure_group("oidc", group.group_name, group.group_name)
+    raise InvalidInput("group_type is 1 (LDAP) or 3 (OIDC)")
+
+
+@router.get("/{member_id}", response_model=ProjectMemberEntity, summary="One member")
+async def get_member(
+    project_name_or_id: str,
+    member_id: int,
+    registry: Services,
+    caller: Caller,
+    is_name: IsName = None,
+) -> ProjectMemberEntity:
+    ref = reference(project_name_or_id, is_name)
+    project = await authorized(registry, caller, ref, Action.MEMBER_READ)
+    return await _entity(registry, await registry.members.get(project.id, member_id))
+
+
+@router.put("/{member_id}", response_class=Response, summary="Change a member's role")
+async def set_role(
+    project_name_or_id: str,
+    member_id: int,
+    body: RoleRequest,
+    registry: Services,
+    caller: Caller,
+    is_name: IsName = None,
+) -> Response:
+    ref = reference(project_name_or_id, is_name)
+    project = await authorized(registry, caller, ref, Action.MEMBER_MANAGE)
+    await registry.members.set_role(project.id, member_id, body.role_id)
+    return Response(status_code=200)
+
+
+@router.delete("/{member_id}", response_class=Response, summary="Remove a member")
+async def remove_member(
+    project_name_or_id: str,
+    member_id: int,
+    registry: Services,
+    caller: Caller,
+    is_name: IsName = None,
+) -> Response:
+    ref = reference(project_name_or_id, is_name)
+    project = await authorized(registry, caller, ref, Action.MEMBER_MANAGE)
+    await registry.members.remove(project.id, member_id)
+    return Response(status_code=200)

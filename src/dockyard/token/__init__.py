@@ -1,0 +1,1 @@
+"""The token endpoint of the Docker token protocol (shared/specs/docker-auth/)."""
