@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shlex
 import shutil
 import sys
 import tempfile
@@ -19,8 +20,14 @@ from bench.plan import FULL, QUICK, Plan
 from bench.report import Results, render
 from bench.rows import Workload
 from bench.session import Session
-from bench.targets import DISTRIBUTION_BINARY, DOCKYARD_COMMAND, TargetCommands, launch
-from bench.workloads import WORKLOADS
+from bench.targets import (
+    DISTRIBUTION_BINARY,
+    DOCKYARD_COMMAND,
+    PRIVATE_PROJECT,
+    TargetCommands,
+    launch,
+)
+from bench.workloads import WORKLOADS, paired
 
 TARGETS = ("dockyard", "distribution")
 _BUSY_PERCENT = 5.0
@@ -41,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if "{port}" not in args.dockyard_cmd or "{data_dir}" not in args.dockyard_cmd:
         print("bench: --dockyard-cmd must contain {port} and {data_dir}", file=sys.stderr)
+        return 2
+    if "serve" not in shlex.split(args.dockyard_cmd):
+        print("bench: --dockyard-cmd must run 'dockyard serve'", file=sys.stderr)
         return 2
     plan = replace(QUICK if args.quick else FULL, wrk_threads=args.wrk_threads)
     missing = _missing_tools(args, targets)
@@ -81,12 +91,14 @@ def _run_target(
             process.start()
         except BenchError as error:
             session.say(f"FAILED to start: {error}")
-            results.fail(target, [r.key for w in workloads for r in w.rows(plan)], str(error))
+            keys = [r.key for w in workloads if w.measures(target) for r in w.rows(plan)]
+            results.fail(target, keys, str(error))
             return
         try:
             account = CpuAccount(process.pid)
             for workload in workloads:
-                _run_workload(session, workload, results)
+                if workload.measures(target):
+                    _run_workload(session, workload, results)
             share = results.cpu[target] = account.share()
             if share.other_percent > _BUSY_PERCENT:
                 session.say(
@@ -106,6 +118,8 @@ def _run_workload(session: Session, workload: Workload, results: Results) -> Non
         figures = workload.run(session)
     except BenchError as error:
         session.say(f"FAILED {workload.id}: {error}")
+        # The data directory goes away with the run: show why the server failed now.
+        session.say(f"the end of {session.target.log.name}:\n{session.target.log_tail()}")
         results.fail(target, keys, str(error).splitlines()[0])
         return
     missing = set(keys) - set(figures)
@@ -168,12 +182,24 @@ def _notes(args: argparse.Namespace, targets: Sequence[str]) -> list[str]:
         "on 'lower' rows.",
     ]
     if "dockyard" in targets:
-        notes += ["", f"dockyard command: `{args.dockyard_cmd}`"]
+        notes += [
+            "",
+            f"dockyard command: `{args.dockyard_cmd}`, with `DOCKYARD_ADMIN_PASSWORD` set and "
+            f"the private project `{PRIVATE_PROJECT}` created before the start. Its requests "
+            "carry a bearer token from `/service/token` (asked with the admin's Basic "
+            "credentials, scope `repository:<name>:pull,push`), as docker's do, except the "
+            "anonymous rows: manifest GET and blob HEAD read one repository of the public "
+            "`library` project both anonymously and with a token, alternating runs of equal "
+            f"length; the ratio rows are token / anonymous (target: at least "
+            f"{paired.TARGET_RATIO:.2f}).",
+        ]
     if "distribution" in targets:
         notes += [
             "",
             f"Distribution: `{args.distribution_bin} serve config.yml` with filesystem storage, "
-            "delete enabled, log level warn, access log off, in-memory blob descriptor cache.",
+            "delete enabled, log level warn, access log off, in-memory blob descriptor cache, "
+            "no authentication: its token rows send no token, so its token / anonymous ratio "
+            "is the run-to-run noise of two identical loads.",
         ]
     return notes
 

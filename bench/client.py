@@ -25,9 +25,17 @@ _ERROR_BODY_BYTES = 2048
 class RegistryClient:
     """Blob and manifest requests on one connection; not shared between threads."""
 
-    def __init__(self, host: str, port: int, timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        headers: dict[str, str] | None = None,
+        timeout: float = 300.0,
+    ) -> None:
         self.host = host
         self.port = port
+        # Sent with every request: the Authorization header, on a registry that wants one.
+        self.headers = dict(headers or {})
         self.timeout = timeout
         self._base = f"http://{host}:{port}/"
         self._connection: http.client.HTTPConnection | None = None
@@ -163,7 +171,7 @@ class RegistryClient:
                 self.host, self.port, timeout=self.timeout
             )
         try:
-            self._connection.request(method, path, body=body, headers=headers)
+            self._connection.request(method, path, body=body, headers=self.headers | headers)
             return self._connection.getresponse()
         except (OSError, http.client.HTTPException) as error:
             self.close()

@@ -78,16 +78,16 @@ def manifest(blobs: ImageBlobs, tag_name: str) -> bytes:
 
 
 def manifest_puts(
-    address: str, repository: str, manifests: dict[str, bytes]
+    address: str, repository: str, manifests: dict[str, bytes], headers: dict[str, str]
 ) -> list[PreparedRequest]:
-    """One PUT by tag per manifest, each expecting 201."""
+    """One PUT by tag per manifest, each expecting 201; ``headers`` go with each."""
     return [
         prepare(
             "PUT",
             f"/v2/{repository}/manifests/{tag_name}",
             address,
             201,
-            {"Content-Type": MANIFEST_TYPE},
+            {"Content-Type": MANIFEST_TYPE, **headers},
             body,
         )
         for tag_name, body in manifests.items()
@@ -119,6 +119,7 @@ def seed(
     """Push ``count`` tagged manifests (not timed) and check they are all listed."""
     address = f"{client.host}:{client.port}"
     manifests = {tag(i): manifest(blobs, tag(i)) for i in range(count)}
-    burst(client.host, client.port, manifest_puts(address, repository, manifests), connections)
+    puts = manifest_puts(address, repository, manifests, client.headers)
+    burst(client.host, client.port, puts, connections)
     check_tags(client, repository, list(manifests))
     return TaggedRepository(repository, list(manifests), manifests)

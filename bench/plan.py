@@ -29,6 +29,9 @@ class Plan:
     manifest_connections: int = 16
     read_connections: int = 64
     read_seconds: float = 10.0
+    # Manifest GET and blob HEAD alternate anonymous and bearer-token runs, each variant
+    # getting read_seconds in this many runs (workloads/paired.py).
+    paired_rounds: int = 2
     tags_connections: int = 16
     tags_seconds: float = 5.0
     memory_blob: int = 2 * GiB

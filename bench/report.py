@@ -75,7 +75,9 @@ def render(results: Results, machine: Sequence[tuple[str, str]], notes: Sequence
 
 
 def _ratio(row: RowSpec, mine: float | None, theirs: float | None) -> str:
-    if mine is None or theirs is None or min(mine, theirs) < row.ratio_floor or not theirs:
+    if not row.compare or mine is None or theirs is None:
+        return "—"
+    if min(mine, theirs) < row.ratio_floor or not theirs:
         return "—"
     return f"{mine / theirs:.2f}"
 

@@ -24,6 +24,8 @@ class RowSpec:
     better: Literal["higher", "lower"]
     # Below this, a figure is noise and a ratio of two of them means nothing.
     ratio_floor: float = 0.0
+    # False for a row that is itself a ratio within one target: no dockyard / Distribution.
+    compare: bool = True
 
 
 @dataclass(frozen=True)
@@ -34,3 +36,8 @@ class Workload:
     summary: str
     rows: Callable[[Plan], list[RowSpec]]
     run: Callable[[Session], Figures]
+    # The targets it measures (None: every one); the others' cells say "—".
+    targets: frozenset[str] | None = None
+
+    def measures(self, target: str) -> bool:
+        return self.targets is None or target in self.targets

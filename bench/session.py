@@ -1,13 +1,16 @@
-"""One target's run: its process, the shared blob source, and fixtures pushed once."""
+"""One target's run: its process, the shared blob source, fixtures pushed once, and the
+bearer tokens its requests carry when the target asks for them."""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench import auth
 from bench.client import RegistryClient
 from bench.payload import BlobSource
 from bench.plan import Plan
@@ -26,6 +29,8 @@ class Session:
     workdir: Path
     wrk: str = "wrk"
     _fixtures: dict[str, Any] = field(default_factory=dict)
+    # Per repository: the token and when to fetch a new one (time.monotonic()).
+    _tokens: dict[str, tuple[auth.Token, float]] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -35,9 +40,36 @@ class Session:
         """The absolute URL of ``path`` on the target."""
         return f"http://{self.address}{path}"
 
-    def client(self) -> RegistryClient:
-        """A fresh keep-alive client; one per thread."""
+    def client(self, repository: str) -> RegistryClient:
+        """A fresh keep-alive client for ``repository`` (with its token, if any); one per thread."""
+        return RegistryClient(self.target.host, self.target.port, self.authorization(repository))
+
+    def anonymous_client(self) -> RegistryClient:
+        """A fresh keep-alive client that sends no credentials."""
         return RegistryClient(self.target.host, self.target.port)
+
+    @property
+    def token_endpoint(self) -> auth.TokenEndpoint | None:
+        """Where the target's challenge sends clients; None if it takes anonymous requests."""
+        if self.target.credentials is None:
+            return None
+        return self.once(
+            "token-endpoint", lambda: auth.discover(self.target.host, self.target.port)
+        )
+
+    def authorization(self, repository: str) -> dict[str, str]:
+        """The ``Authorization`` header a client pushing to and pulling from ``repository``
+        sends: a bearer token from the token endpoint, as docker gets one; none for a
+        target without authentication."""
+        endpoint = self.token_endpoint
+        if endpoint is None or self.target.credentials is None:
+            return {}
+        token, renew_at = self._tokens.get(repository, (None, 0.0))
+        if token is None or time.monotonic() >= renew_at:
+            token = auth.fetch(endpoint, self.target.credentials, [auth.pull_push(repository)])
+            # Renewed at half its lifetime, so that no timed request carries an expired one.
+            self._tokens[repository] = (token, time.monotonic() + token.expires_in / 2)
+        return token.header
 
     def once(self, name: str, make: Callable[[], T]) -> T:
         """A fixture made on first use and shared by the workloads that need it."""

@@ -7,6 +7,7 @@ from bench.workloads.downloads import DOWNLOAD_CONCURRENT, DOWNLOAD_SINGLE
 from bench.workloads.manifest_push import MANIFEST_PUT
 from bench.workloads.memory import MEMORY
 from bench.workloads.reads import BASE, BLOB_HEAD, MANIFEST_GET, TAGS_LIST
+from bench.workloads.tokens import TOKEN
 from bench.workloads.uploads import UPLOAD_CHUNKED, UPLOAD_LARGE, UPLOAD_MEDIUM, UPLOAD_SMALL
 
 WORKLOADS: list[Workload] = [
@@ -21,5 +22,6 @@ WORKLOADS: list[Workload] = [
     MANIFEST_GET,
     BLOB_HEAD,
     TAGS_LIST,
+    TOKEN,
     MEMORY,
 ]

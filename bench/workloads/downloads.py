@@ -21,7 +21,7 @@ def _pushed_blob(session: Session) -> Blob:
     def push() -> Blob:
         blob = session.source.blob(session.plan.download_blob, 5_000_000)
         session.say(f"pushing the {size_label(blob.size)} download blob (not timed)")
-        with session.client() as client:
+        with session.client(_REPOSITORY) as client:
             client.push(_REPOSITORY, blob, session.source)
             client.pull(_REPOSITORY, blob, memoryview(bytearray(_BUFFER_BYTES)), verify=True)
         return blob
@@ -43,7 +43,7 @@ def _single(session: Session) -> Figures:
     rounds = session.plan.download_rounds
     session.say(f"download, 1 client: {rounds} x {size_label(blob.size)}")
     buffer = memoryview(bytearray(_BUFFER_BYTES))
-    with session.client() as client, Stopwatch() as watch:
+    with session.client(_REPOSITORY) as client, Stopwatch() as watch:
         for _ in range(rounds):
             client.pull(_REPOSITORY, blob, buffer)
     rate = watch.throughput(blob.size * rounds)
@@ -73,7 +73,7 @@ def _concurrent(session: Session) -> Figures:
 
     def pull_rounds() -> None:
         buffer = memoryview(bytearray(_BUFFER_BYTES))
-        with session.client() as client:
+        with session.client(_REPOSITORY) as client:
             start.wait()
             try:
                 for _ in range(plan.download_rounds_each):

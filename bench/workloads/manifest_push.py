@@ -27,12 +27,12 @@ def _rows(plan: Plan) -> list[RowSpec]:
 
 def _run(session: Session) -> Figures:
     plan = session.plan
-    with session.client() as client:
+    with session.client(_REPOSITORY) as client:
         blobs = images.push_image_blobs(client, _REPOSITORY, session.source, 6_000_000)
         manifests = {
             images.tag(i): images.manifest(blobs, images.tag(i)) for i in range(plan.manifests)
         }
-        requests = images.manifest_puts(session.address, _REPOSITORY, manifests)
+        requests = images.manifest_puts(session.address, _REPOSITORY, manifests, client.headers)
         session.say(f"manifest PUT: {len(requests)} tags, {plan.manifest_connections} connections")
         result = burst(
             session.target.host, session.target.port, requests, plan.manifest_connections

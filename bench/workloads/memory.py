@@ -25,7 +25,7 @@ def _rows(plan: Plan) -> list[RowSpec]:
 def _run(session: Session) -> Figures:
     blob = session.source.blob(session.plan.memory_blob, 7_000_000)
     pid = session.target.pid
-    with session.client() as client:
+    with session.client(_REPOSITORY) as client:
         session.say(f"memory: pushing {size_label(blob.size)} while sampling RSS of pid {pid}")
         with RssSampler(pid) as push_rss, Stopwatch() as push_watch:
             client.push(_REPOSITORY, blob, session.source)

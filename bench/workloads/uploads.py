@@ -25,7 +25,7 @@ def _monolithic_row(size: int, count: int) -> RowSpec:
 def _monolithic(session: Session, size: int, count: int, stream_base: int) -> Figures:
     blobs = [session.source.blob(size, stream_base + i) for i in range(count)]
     session.say(f"monolithic upload: {count} x {size_label(size)}")
-    with session.client() as client, Stopwatch() as watch:
+    with session.client(_REPOSITORY) as client, Stopwatch() as watch:
         for blob in blobs:
             client.push(_REPOSITORY, blob, session.source)
     _check_stored(session, blobs)
@@ -36,7 +36,7 @@ def _monolithic(session: Session, size: int, count: int, stream_base: int) -> Fi
 
 def _check_stored(session: Session, blobs: list[Blob]) -> None:
     """HEAD every pushed blob (not timed): it must exist with its size."""
-    with session.client() as client:
+    with session.client(_REPOSITORY) as client:
         for blob in blobs:
             length = client.head_blob(_REPOSITORY, blob.digest)
             if length != blob.size:
@@ -56,7 +56,7 @@ def _chunked(session: Session) -> Figures:
     plan = session.plan
     blob = session.source.blob(plan.chunked_blob, 4_000_000)
     session.say(f"chunked upload: {size_label(blob.size)} in {size_label(plan.chunk)} chunks")
-    with session.client() as client, Stopwatch() as watch:
+    with session.client(_REPOSITORY) as client, Stopwatch() as watch:
         client.push_chunked(_REPOSITORY, blob, session.source, plan.chunk)
     _check_stored(session, [blob])
     rate = watch.throughput(blob.size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ from dockyard.oci.responses import APIVersionHeader
 from dockyard.registry import Registry
 from dockyard.settings import Settings
 from dockyard.token import app as token
+from dockyard.ui import login
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -22,15 +24,20 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pulls = asyncio.create_task(registry.pulls.run())
         try:
             yield
         finally:
+            pulls.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pulls
             await registry.close()
 
     app = Starlette(
         routes=[
             *oci.routes(registry),
             *token.routes(registry),
+            *login.routes(registry),
             Mount(PREFIX, app=create_api(registry)),
         ],
         exception_handlers=oci.EXCEPTION_HANDLERS,

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dockyard.access.oidc import OidcClient
 from dockyard.access.passwords import SecretChecker
 from dockyard.access.robots import RobotService
 from dockyard.access.services import AccessService
+from dockyard.access.sessions import CookieSigner
 from dockyard.access.tokens import TokenService
 from dockyard.access.users import UserService
+from dockyard.artifacts.catalog import ArtifactCatalog
+from dockyard.artifacts.copy import CopyService
+from dockyard.artifacts.pulls import PullRecorder
 from dockyard.artifacts.services import ManifestService
+from dockyard.artifacts.tags import TagService
 from dockyard.blobs.services import BlobService
 from dockyard.blobs.uploads import UploadService
 from dockyard.db import Database, open_database
@@ -30,6 +36,11 @@ class Registry:
     blobs: BlobService
     uploads: UploadService
     manifests: ManifestService
+    pulls: PullRecorder
+    # The management API's view of artifacts, tagging, and copying between repositories.
+    catalog: ArtifactCatalog
+    tags: TagService
+    copies: CopyService
     projects: ProjectService
     members: MemberService
     users: UserService
@@ -37,6 +48,9 @@ class Registry:
     access: AccessService
     tokens: TokenService
     events: EventService
+    cookies: CookieSigner
+    # The OpenID provider's client, in auth mode oidc.
+    oidc: OidcClient | None
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
@@ -49,6 +63,8 @@ class Registry:
         members = MemberService(db)
         users = UserService(db, checker)
         robots = RobotService(db, checker, settings.auth.robot_prefix)
+        tokens = TokenService(db, settings.auth)
+        manifests = ManifestService(db, store, repositories, blobs)
         return cls(
             settings=settings,
             db=db,
@@ -62,14 +78,20 @@ class Registry:
                 blobs,
                 max_sessions=settings.limits.upload_sessions_per_repository,
             ),
-            manifests=ManifestService(db, store, repositories, blobs),
+            manifests=manifests,
+            pulls=PullRecorder(db),
+            catalog=ArtifactCatalog(db),
+            tags=TagService(db),
+            copies=CopyService(db, repositories, manifests, settings.limits.name_max_length),
             projects=projects,
             members=members,
             users=users,
             robots=robots,
             access=AccessService(db, settings.auth, users, robots, projects, members),
-            tokens=TokenService(db, settings.auth),
+            tokens=tokens,
             events=EventService(db),
+            cookies=CookieSigner(tokens),
+            oidc=OidcClient(settings.auth.oidc) if settings.auth.mode == "oidc" else None,
         )
 
     async def close(self) -> None:

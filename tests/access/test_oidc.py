@@ -6,7 +6,7 @@ import base64
 import dataclasses
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -14,19 +14,9 @@ import pytest
 from dockyard.access.identities import ExternalGroup
 from dockyard.access.oidc import OidcClient, OidcLogin
 from dockyard.errors import Unauthorized, Unavailable
+from tests.access.conftest import REDIRECT_URI
 from tests.oidc_server import OidcProvider, log_in
 from tests.servers import free_port
-
-REDIRECT_URI = "http://registry.test/c/oidc/callback"
-
-
-@pytest.fixture(scope="session")
-def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    # A second redirect URI on 127.0.0.1, for tests that run dockyard as a real server.
-    local_redirect = f"http://127.0.0.1:{free_port()}/c/oidc/callback"
-    log = tmp_path_factory.mktemp("oidc") / "provider.log"
-    with OidcProvider([REDIRECT_URI, local_redirect], log) as provider:
-        yield provider
 
 
 @pytest.fixture

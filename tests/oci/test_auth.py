@@ -305,3 +305,15 @@ async def test_refreshed_robot_secret_replaces_the_old_one(
     fresh = await registry.robots.refresh_secret(robot_id)
     assert (await anonymous.get("/service/token", auth=(name, secret))).status_code == 401
     assert (await anonymous.get("/service/token", auth=(name, fresh))).status_code == 200
+
+
+async def test_every_method_of_every_route_is_guarded(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient
+) -> None:
+    """HEAD rides along with every GET route; none may slip past the gate or crash it."""
+    location = (await client.post("/v2/team/app/blobs/uploads/")).headers["Location"]
+    for method in ("HEAD", "GET", "PATCH", "PUT", "DELETE"):
+        r = await anonymous.request(method, location)
+        assert r.status_code == 401, (method, r.status_code)
+    for path in ("/v2/team/app/tags/list", "/v2/team/app/manifests/v1", "/v2/_catalog"):
+        assert (await anonymous.head(path)).status_code == 401, path

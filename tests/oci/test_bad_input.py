@@ -526,3 +526,11 @@ async def test_too_many_open_uploads_is_429(
     assert (await client.post("/v2/library/other/blobs/uploads/")).status_code == 202
     assert (await client.delete(first.headers["Location"])).status_code == 204
     assert (await client.post("/v2/library/busy/blobs/uploads/")).status_code == 202
+
+
+async def test_non_ascii_digits_in_n_are_a_bad_request_not_a_crash(
+    client: httpx.AsyncClient,
+) -> None:
+    # str.isdigit() is true of "¹", which int() refuses.
+    r = await client.get(f"/v2/{NAME}/tags/list", params={"n": "¹"})
+    assert_oci_error(r, 400, "UNSUPPORTED")

@@ -21,6 +21,7 @@ from dockyard.db import Database
 from dockyard.db.base import utcnow
 from dockyard.db.engine import Conn
 from dockyard.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from dockyard.events.services import SYSTEM, Actor, record
 from dockyard.projects.models import Project
 
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -43,6 +44,7 @@ class RobotInfo:
     description: str
     level: str
     project: str | None
+    project_id: int | None
     disabled: bool
     expires_at: datetime | None
     creator: str
@@ -87,7 +89,7 @@ class RobotService:
         permissions: list[RobotPermissionSpec],
         duration_days: int,
         description: str = "",
-        creator: str = "",
+        actor: Actor = SYSTEM,
     ) -> CreatedRobot:
         """Create a robot; ``duration_days`` -1 means it never expires."""
         if not _NAME.match(name) or len(name) > 128:
@@ -123,12 +125,20 @@ class RobotService:
                     "secret_hash": secret_hash,
                     "disabled": False,
                     "expires_at": expires_at,
-                    "creator": creator,
+                    "creator": actor.name,
                 },
             )
             robot_id = result.scalar_one()
             await _write_permissions(conn, robot_id, permissions, project_ids)
             robot = await _get(conn, robot_id)
+            await record(
+                conn,
+                actor,
+                "create",
+                "robot",
+                full_name,
+                project_id=robot.project_id,
+            )
         return CreatedRobot(robot, secret)
 
     async def get(self, robot_id: int) -> RobotInfo:
@@ -154,6 +164,7 @@ class RobotService:
         description: str | None = None,
         permissions: list[RobotPermissionSpec] | None = None,
         duration_days: int | None = None,
+        actor: Actor = SYSTEM,
     ) -> RobotInfo:
         values: dict[str, Any] = {}
         if disabled is not None:
@@ -174,7 +185,11 @@ class RobotService:
                 if robot.level == "project" and (
                     len(permissions) != 1 or permissions[0].project != robot.project
                 ):
-                    raise InvalidInput("a project robot has permissions on its own project only")
+                    # The request is fine in itself; it conflicts with what this robot is.
+                    raise Conflict(
+                        f"{robot.name} is a robot of project {robot.project!r}: its permissions"
+                        " name that project only"
+                    )
                 project_ids = await _project_ids(conn, [p.project for p in permissions])
                 await conn.execute(
                     delete(RobotPermission).where(RobotPermission.robot_id == robot_id)
@@ -182,27 +197,49 @@ class RobotService:
                 await _write_permissions(conn, robot_id, permissions, project_ids)
             if values:
                 await conn.execute(update(Robot).where(Robot.id == robot_id).values(values))
+            detail = {k: str(v) for k, v in values.items()}
+            if permissions is not None:
+                detail["permissions"] = "changed"
+            await record(
+                conn,
+                actor,
+                "update",
+                "robot",
+                robot.name,
+                project_id=robot.project_id,
+                detail=detail,
+            )
             return await _get(conn, robot_id)
 
-    async def refresh_secret(self, robot_id: int, secret: str | None = None) -> str:
+    async def refresh_secret(
+        self, robot_id: int, secret: str | None = None, actor: Actor = SYSTEM
+    ) -> str:
         """A new secret (generated, or the caller's own); the old one stops working."""
         if secret is not None and len(secret) < 8:
             raise InvalidInput("a robot secret has at least 8 characters")
         secret = secret or new_secret()
         secret_hash = await hash_secret(secret)
         async with self.db.write() as conn:
-            result = await conn.execute(
+            robot = await _get(conn, robot_id)
+            await conn.execute(
                 update(Robot).where(Robot.id == robot_id).values(secret_hash=secret_hash)
             )
-        if result.rowcount == 0:
-            raise NotFound(f"no robot with id {robot_id}")
+            await record(
+                conn,
+                actor,
+                "update",
+                "robot",
+                robot.name,
+                project_id=robot.project_id,
+                detail={"secret": "refreshed"},
+            )
         return secret
 
-    async def delete(self, robot_id: int) -> None:
+    async def delete(self, robot_id: int, actor: Actor = SYSTEM) -> None:
         async with self.db.write() as conn:
-            result = await conn.execute(delete(Robot).where(Robot.id == robot_id))
-        if result.rowcount == 0:
-            raise NotFound(f"no robot with id {robot_id}")
+            robot = await _get(conn, robot_id)
+            await conn.execute(delete(Robot).where(Robot.id == robot_id))
+            await record(conn, actor, "delete", "robot", robot.name, project_id=robot.project_id)
 
     async def authenticate(self, name: str, secret: str) -> Principal | None:
         query = select(Robot.id, Robot.secret_hash, Robot.disabled, Robot.expires_at).where(
@@ -295,6 +332,7 @@ async def _get(conn: Conn, robot_id: int) -> RobotInfo:
         description=row.description,
         level=row.level,
         project=row.project_name,
+        project_id=row.project_id,
         disabled=row.disabled,
         expires_at=row.expires_at,
         creator=row.creator,

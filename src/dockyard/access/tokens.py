@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import secrets
 import time
 from collections import OrderedDict
@@ -108,6 +109,17 @@ class TokenService:
         if len(self._checked) > _REMEMBERED:
             self._checked.popitem(last=False)
         return claims
+
+    async def derived_secret(self, label: str) -> bytes:
+        """A secret for another purpose (signing session cookies), derived from the key that
+        every replica shares, so that it needs no storage of its own."""
+        key, _ = await self._signing_key()
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return hmac.new(der, label.encode(), hashlib.sha256).digest()
 
     async def _signing_key(self) -> tuple[ec.EllipticCurvePrivateKey, str]:
         if self._key is None:

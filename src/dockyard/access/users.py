@@ -16,7 +16,8 @@ from dockyard.access.principals import Principal
 from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.db.statements import insert_ignore
-from dockyard.errors import Conflict, InvalidInput, NotFound
+from dockyard.errors import Conflict, Denied, InvalidInput, NotFound
+from dockyard.events.services import SYSTEM, Actor, record
 from dockyard.projects.models import ProjectMember
 
 ADMIN = "admin"
@@ -82,6 +83,7 @@ class UserService:
         realname: str = "",
         comment: str = "",
         admin: bool = False,
+        actor: Actor = SYSTEM,
     ) -> UserInfo:
         check_username(username)
         check_password(password)
@@ -101,6 +103,7 @@ class UserService:
                     "source": "db",
                 },
             )
+            await record(conn, actor, "create", "user", username)
             return await self._get(conn, username)
 
     async def ensure_admin(self, password: str | None) -> str | None:
@@ -159,7 +162,7 @@ class UserService:
             total = await conn.scalar(counting)
         return [_info(row) for row in rows], int(total or 0)
 
-    async def set_password(self, username: str, password: str) -> None:
+    async def set_password(self, username: str, password: str, actor: Actor = SYSTEM) -> None:
         check_password(password)
         password_hash = await hash_secret(password)
         async with self.db.write() as conn:
@@ -168,6 +171,10 @@ class UserService:
                 .where(User.username == username, User.source == "db")
                 .values(password_hash=password_hash)
             )
+            if result.rowcount:
+                await record(
+                    conn, actor, "update", "user", username, detail={"password": "changed"}
+                )
         if result.rowcount == 0:
             await self.get(username)  # NotFound for an unknown user
             raise Conflict(f"{username!r} logs in through an external directory")
@@ -180,6 +187,7 @@ class UserService:
         realname: str | None = None,
         comment: str | None = None,
         admin: bool | None = None,
+        actor: Actor = SYSTEM,
     ) -> UserInfo:
         values = {
             key: value
@@ -196,9 +204,10 @@ class UserService:
         async with self.db.write() as conn:
             if values:
                 await conn.execute(update(User).where(User.username == username).values(values))
+                await record(conn, actor, "update", "user", username, detail=values)
             return await self._get(conn, username)
 
-    async def delete(self, username: str) -> None:
+    async def delete(self, username: str, actor: Actor = SYSTEM) -> None:
         if username == ADMIN:
             raise Conflict("the admin account cannot be deleted")
         async with self.db.write() as conn:
@@ -211,6 +220,7 @@ class UserService:
                 )
             )
             await conn.execute(delete(User).where(User.id == user_id))
+            await record(conn, actor, "delete", "user", username)
 
     async def authenticate(self, username: str, password: str) -> Principal | None:
         """A local user whose password matches, or None."""
@@ -314,6 +324,13 @@ class UserService:
             )
             group_id: int = await conn.scalar(query)
             return group_id
+
+    async def require_external(self, subject: str) -> None:
+        """Denied unless a user of this external identity exists (no onboarding)."""
+        async with self.db.read() as conn:
+            found = await conn.scalar(select(User.id).where(User.external_id == subject))
+        if found is None:
+            raise Denied("this account is not known here; an administrator adds it first")
 
     async def group_name(self, group_id: int) -> str:
         async with self.db.read() as conn:

@@ -7,7 +7,16 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from dockyard.api import members, projects, robots, system, users
+from dockyard.api import (
+    artifacts,
+    auditlogs,
+    members,
+    projects,
+    repositories,
+    robots,
+    system,
+    users,
+)
 from dockyard.api.errors import EXCEPTION_HANDLERS, Errors
 from dockyard.registry import Registry
 
@@ -35,7 +44,7 @@ def create_api(registry: Registry) -> FastAPI:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
     )
     api.state.registry = registry
-    for module in (system, users, projects, members, robots):
+    for module in (system, users, projects, members, robots, auditlogs, repositories, artifacts):
         api.include_router(module.router)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api

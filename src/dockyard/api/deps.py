@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from dockyard.access.credentials import basic_credentials
 from dockyard.access.principals import ANONYMOUS, Principal
+from dockyard.access.sessions import SESSION_COOKIE, SESSION_SECONDS
+from dockyard.api.bodies import MAX_INT
 from dockyard.errors import Denied, Unauthorized
+from dockyard.events.services import Actor
 from dockyard.registry import Registry
-
-SESSION_USER = "dockyard.user"
 
 
 def registry_of(request: Request) -> Registry:
@@ -29,12 +30,16 @@ async def caller_of(request: Request) -> Principal:
             raise Unauthorized("the API takes Basic credentials or a console session")
         username, password = basic_credentials(credentials)
         return await registry.access.authenticate(username, password)
-    session = request.scope.get("session") or {}
-    session_user = session.get(SESSION_USER)
-    if isinstance(session_user, str):
-        return await registry.access.principal_of_user(session_user)
+    session = await registry.cookies.load(
+        "session", request.cookies.get(SESSION_COOKIE), SESSION_SECONDS
+    )
+    if session and isinstance(session.get("user"), str):
+        return await registry.access.principal_of_user(session["user"])
     return ANONYMOUS
 
+
+# A row id in a path: bounded, so that no number reaches the database as an overflow.
+Id = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 Services = Annotated[Registry, Depends(registry_of)]
 Caller = Annotated[Principal, Depends(caller_of)]
@@ -53,3 +58,11 @@ def require_admin(caller: Principal) -> None:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+def actor_of(request: Request, caller: Caller) -> Actor:
+    """Who the audit log says did it: the caller, from the client's address."""
+    return Actor(caller.name or "anonymous", client_ip(request))
+
+
+Acting = Annotated[Actor, Depends(actor_of)]

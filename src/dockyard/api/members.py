@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dockyard.access.rbac import Action, Role
-from dockyard.api.deps import Caller, Services
+from dockyard.api.bodies import MAX_INT, Body
+from dockyard.api.deps import Acting, Caller, Id, Services
+from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.api.projects import IsName, authorized, reference
 from dockyard.errors import InvalidInput, NotFound
 from dockyard.projects.members import Member
@@ -20,25 +22,25 @@ router = APIRouter(prefix="/projects/{project_name_or_id}/members", tags=["membe
 _GROUP_KINDS = {1: "ldap", 3: "oidc"}
 
 
-class UserEntity(BaseModel):
-    user_id: int | None = None
+class UserEntity(Body):
+    user_id: int | None = Field(default=None, ge=1, le=MAX_INT)
     username: str | None = Field(default=None, max_length=255)
 
 
-class UserGroup(BaseModel):
-    id: int | None = None
+class UserGroup(Body):
+    id: int | None = Field(default=None, ge=1, le=MAX_INT)
     group_name: str | None = Field(default=None, max_length=255)
     group_type: int | None = Field(default=None, description="1 LDAP, 3 OIDC")
     ldap_group_dn: str | None = Field(default=None, max_length=1024)
 
 
-class ProjectMember(BaseModel):
+class ProjectMember(Body):
     role_id: int = Field(ge=1, le=5)
     member_user: UserEntity | None = None
     member_group: UserGroup | None = None
 
 
-class RoleRequest(BaseModel):
+class RoleRequest(Body):
     role_id: int = Field(ge=1, le=5)
 
 
@@ -74,15 +76,20 @@ async def _entity(registry: Registry, member: Member) -> ProjectMemberEntity:
 @router.get("", response_model=list[ProjectMemberEntity], summary="Members of a project")
 async def list_members(
     project_name_or_id: str,
+    request: Request,
+    response: Response,
     registry: Services,
     caller: Caller,
+    page: Annotated[Page, Depends(page_of)],
     is_name: IsName = None,
     entityname: Annotated[str | None, Query(max_length=255)] = None,
 ) -> list[ProjectMemberEntity]:
     ref = reference(project_name_or_id, is_name)
     project = await authorized(registry, caller, ref, Action.MEMBER_READ)
     entities = [await _entity(registry, m) for m in await registry.members.list(project.id)]
-    return [e for e in entities if not entityname or entityname in e.entity_name]
+    matching = [e for e in entities if not entityname or entityname in e.entity_name]
+    paginate(request, response, page, len(matching))
+    return matching[page.offset : page.offset + page.size]
 
 
 @router.post("", status_code=201, response_class=Response, summary="Add a member")
@@ -91,6 +98,7 @@ async def add_member(
     body: ProjectMember,
     registry: Services,
     caller: Caller,
+    actor: Acting,
     is_name: IsName = None,
 ) -> Response:
     ref = reference(project_name_or_id, is_name)
@@ -105,11 +113,11 @@ async def add_member(
             found = await registry.users.get(user.username)
         else:
             raise InvalidInput("member_user needs user_id or username")
-        member = await registry.members.add(project.id, "u", found.id, body.role_id)
+        member = await registry.members.add(project.id, "u", found.id, body.role_id, actor)
     else:
         assert body.member_group is not None
         group_id = await _group_id(registry, body.member_group)
-        member = await registry.members.add(project.id, "g", group_id, body.role_id)
+        member = await registry.members.add(project.id, "g", group_id, body.role_id, actor)
     location = f"/api/v2.0/projects/{project.id}/members/{member.id}"
     return Response(status_code=201, headers={"Location": location})
 
@@ -134,10 +142,10 @@ async def _group_id(registry: Registry, group: UserGroup) -> int:
     raise InvalidInput("group_type is 1 (LDAP) or 3 (OIDC)")
 
 
-@router.get("/{member_id}", response_model=ProjectMemberEntity, summary="One member")
+@router.get("/{member_id:int}", response_model=ProjectMemberEntity, summary="One member")
 async def get_member(
     project_name_or_id: str,
-    member_id: int,
+    member_id: Id,
     registry: Services,
     caller: Caller,
     is_name: IsName = None,
@@ -147,30 +155,32 @@ async def get_member(
     return await _entity(registry, await registry.members.get(project.id, member_id))
 
 
-@router.put("/{member_id}", response_class=Response, summary="Change a member's role")
+@router.put("/{member_id:int}", response_class=Response, summary="Change a member's role")
 async def set_role(
     project_name_or_id: str,
-    member_id: int,
+    member_id: Id,
     body: RoleRequest,
     registry: Services,
     caller: Caller,
+    actor: Acting,
     is_name: IsName = None,
 ) -> Response:
     ref = reference(project_name_or_id, is_name)
     project = await authorized(registry, caller, ref, Action.MEMBER_MANAGE)
-    await registry.members.set_role(project.id, member_id, body.role_id)
+    await registry.members.set_role(project.id, member_id, body.role_id, actor)
     return Response(status_code=200)
 
 
-@router.delete("/{member_id}", response_class=Response, summary="Remove a member")
+@router.delete("/{member_id:int}", response_class=Response, summary="Remove a member")
 async def remove_member(
     project_name_or_id: str,
-    member_id: int,
+    member_id: Id,
     registry: Services,
     caller: Caller,
+    actor: Acting,
     is_name: IsName = None,
 ) -> Response:
     ref = reference(project_name_or_id, is_name)
     project = await authorized(registry, caller, ref, Action.MEMBER_MANAGE)
-    await registry.members.remove(project.id, member_id)
+    await registry.members.remove(project.id, member_id, actor)
     return Response(status_code=200)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.access.principals import Principal
 from dockyard.access.rbac import Action
-from dockyard.api.deps import Caller, Services, require_login
+from dockyard.api.bodies import MAX_INT, Body
+from dockyard.api.deps import Acting, Caller, Services, require_login
 from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.errors import Denied, NotFound
 from dockyard.projects.projects import ProjectInfo, Visibility
 from dockyard.registry import Registry
 
 router = APIRouter(prefix="/projects", tags=["project"])
+
+PROJECT_NAME = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 
 ProjectRef = Annotated[str, "a project's name, or its id"]
 
@@ -33,17 +36,38 @@ class Project(BaseModel):
     update_time: datetime
 
 
-class ProjectReq(BaseModel):
-    project_name: str = Field(min_length=1, max_length=255)
-    public: bool | None = None
-    metadata: dict[str, str] | None = None
-    storage_limit: int = Field(default=-1, ge=-1)
+Flag = Literal["true", "false"]
 
 
-class ProjectUpdate(BaseModel):
+class ProjectMetadata(Body):
+    """Harbor's project metadata: strings "true"/"false", and a severity."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    public: Flag | None = None
+    auto_scan: Flag | None = None
+    auto_sbom_generation: Flag | None = None
+    severity: Literal["none", "low", "medium", "high", "critical"] | None = None
+    prevent_vul: Flag | None = None
+    enable_content_trust: Flag | None = None
+    enable_content_trust_cosign: Flag | None = None
+    reuse_sys_cve_allowlist: Flag | None = None
+
+    def values(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ProjectReq(Body):
+    project_name: str = Field(pattern=PROJECT_NAME, max_length=255)
     public: bool | None = None
-    metadata: dict[str, str] | None = None
-    storage_limit: int | None = Field(default=None, ge=-1)
+    metadata: ProjectMetadata | None = None
+    storage_limit: int = Field(default=-1, ge=-1, le=MAX_INT)
+
+
+class ProjectUpdate(Body):
+    public: bool | None = None
+    metadata: ProjectMetadata | None = None
+    storage_limit: int | None = Field(default=None, ge=-1, le=MAX_INT)
 
 
 class ProjectSummary(BaseModel):
@@ -72,8 +96,11 @@ def project_resp(project: ProjectInfo) -> Project:
 
 def reference(name_or_id: str, is_name: str | None) -> str | int:
     """Harbor's rule: digits are an id unless ``X-Is-Resource-Name: true`` says otherwise."""
-    if name_or_id.isdigit() and (is_name or "").lower() != "true":
-        return int(name_or_id)
+    # isascii: str.isdigit() is true of "¹" too, which int() refuses.
+    if name_or_id.isascii() and name_or_id.isdigit() and (is_name or "").lower() != "true":
+        number = int(name_or_id)
+        # Beyond any row id: no such project, looked up as a name that cannot exist.
+        return number if number < MAX_INT else name_or_id
     return name_or_id
 
 
@@ -91,9 +118,9 @@ async def authorized(
         raise NotFound(f"project {name_or_id!r} not found") from None
     access = await registry.access.project_access(caller, project.name)
     if action not in access.actions:
+        # Nobody is asked to log in first, also where a public project lets them read.
+        require_login(caller)
         if Action.PROJECT_READ not in access.actions:
-            if not caller.authenticated:
-                require_login(caller)
             raise NotFound(f"project {name_or_id!r} not found")
         raise Denied(f"{caller.name!r} may not {action.value.replace(':', ' ')} here")
     return project
@@ -137,13 +164,15 @@ async def project_exists(
 
 
 @router.post("", status_code=201, response_class=Response, summary="Create a project")
-async def create_project(body: ProjectReq, registry: Services, caller: Caller) -> Response:
+async def create_project(
+    body: ProjectReq, registry: Services, caller: Caller, actor: Acting
+) -> Response:
     require_login(caller)
     if caller.kind != "user":
         raise Denied("only users create projects")
     if registry.settings.auth.project_creation == "admin" and not caller.admin:
         raise Denied("only system admins create projects here")
-    metadata = dict(body.metadata or {})
+    metadata = body.metadata.values() if body.metadata else {}
     public = body.public if body.public is not None else metadata.get("public") == "true"
     project = await registry.projects.create(
         body.project_name,
@@ -151,6 +180,7 @@ async def create_project(body: ProjectReq, registry: Services, caller: Caller) -
         owner_id=caller.id,
         metadata=metadata,
         storage_limit=body.storage_limit,
+        actor=actor,
     )
     return Response(status_code=201, headers={"Location": f"/api/v2.0/projects/{project.id}"})
 
@@ -169,6 +199,7 @@ async def update_project(
     body: ProjectUpdate,
     registry: Services,
     caller: Caller,
+    actor: Acting,
     is_name: IsName = None,
 ) -> Response:
     ref = reference(project_name_or_id, is_name)
@@ -176,18 +207,26 @@ async def update_project(
     if body.storage_limit is not None and not caller.admin:
         raise Denied("only system admins set quotas")
     await registry.projects.update(
-        project.id, public=body.public, metadata=body.metadata, storage_limit=body.storage_limit
+        project.id,
+        public=body.public,
+        metadata=body.metadata.values() if body.metadata else None,
+        storage_limit=body.storage_limit,
+        actor=actor,
     )
     return Response(status_code=200)
 
 
 @router.delete("/{project_name_or_id}", response_class=Response, summary="Delete an empty project")
 async def delete_project(
-    project_name_or_id: str, registry: Services, caller: Caller, is_name: IsName = None
+    project_name_or_id: str,
+    registry: Services,
+    caller: Caller,
+    actor: Acting,
+    is_name: IsName = None,
 ) -> Response:
     ref = reference(project_name_or_id, is_name)
     project = await authorized(registry, caller, ref, Action.PROJECT_DELETE)
-    await registry.projects.delete(project.id)
+    await registry.projects.delete(project.id, actor)
     return Response(status_code=200)
 
 
@@ -232,11 +271,14 @@ async def get_metadata(
 )
 async def set_metadata(
     project_name_or_id: str,
-    body: dict[str, str],
+    body: ProjectMetadata,
     registry: Services,
     caller: Caller,
+    actor: Acting,
     is_name: IsName = None,
 ) -> dict[str, str]:
     ref = reference(project_name_or_id, is_name)
     project = await authorized(registry, caller, ref, Action.PROJECT_UPDATE)
-    return (await registry.projects.update(project.id, metadata=body)).metadata
+    return (
+        await registry.projects.update(project.id, metadata=body.values(), actor=actor)
+    ).metadata

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field, TypeAdapter
 
 from dockyard.access.principals import Principal
 from dockyard.access.rbac import Action
 from dockyard.access.robots import ALL_PROJECTS, RobotInfo, RobotPermissionSpec
-from dockyard.api.deps import Caller, Services, require_admin, require_login
+from dockyard.api.bodies import Body
+from dockyard.api.deps import Acting, Caller, Id, Services, require_admin, require_login
+from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.api.projects import authorized
 from dockyard.errors import InvalidInput
 from dockyard.registry import Registry
@@ -19,30 +22,85 @@ from dockyard.registry import Registry
 router = APIRouter(prefix="/robots", tags=["robot"])
 
 
-class Access(BaseModel):
-    resource: str = Field(max_length=64)
-    action: str = Field(max_length=64)
+PROJECT = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
+# Days a robot lives: 1 to 100 years' worth, or -1 for never expiring.
+Duration = Literal[-1] | Annotated[int, Field(ge=1, le=36500)]
 
 
-class RobotPermission(BaseModel):
+class ProjectAccess(Body):
+    resource: Literal["project"]
+    action: Literal["read"]
+
+
+class RepositoryAccess(Body):
+    resource: Literal["repository"]
+    action: Literal["pull", "push", "delete"]
+
+
+class ArtifactAccess(Body):
+    resource: Literal["artifact"]
+    action: Literal["read", "delete"]
+
+
+class TagAccess(Body):
+    resource: Literal["tag"]
+    action: Literal["create", "delete"]
+
+
+class ScanAccess(Body):
+    resource: Literal["scan"]
+    action: Literal["create"]
+
+
+class LogAccess(Body):
+    resource: Literal["log"]
+    action: Literal["read"]
+
+
+# What a robot may be given (rbac.ROBOT_GRANTABLE), pair by pair.
+AccessModel = ProjectAccess | RepositoryAccess | ArtifactAccess | TagAccess | ScanAccess | LogAccess
+Access = Annotated[AccessModel, Field(discriminator="resource")]
+
+
+class RobotPermission(Body):
     kind: Literal["project", "system"] = "project"
-    namespace: str = Field(min_length=1, max_length=255, description='a project, or "*"')
+    namespace: str = Field(
+        pattern=r"^(\*|[a-z0-9]+(?:[._-][a-z0-9]+)*)$",
+        max_length=255,
+        description='a project, or "*" for every project (system robots only)',
+    )
     access: list[Access] = Field(min_length=1, max_length=64)
 
 
-class RobotCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
+class ProjectRobotPermission(RobotPermission):
+    kind: Literal["project", "system"] = "project"
+    namespace: str = Field(pattern=PROJECT, max_length=255, description="the robot's project")
+
+
+class _RobotCreate(Body):
+    name: str = Field(pattern=PROJECT, max_length=128)
     description: str = Field(default="", max_length=1024)
-    level: Literal["system", "project"]
     disable: bool = False
-    duration: int = Field(default=-1, ge=-1, le=36500, description="days; -1 never expires")
+    duration: Duration = Field(default=-1, description="days; -1 never expires")
+
+
+class SystemRobotCreate(_RobotCreate):
+    level: Literal["system"]
     permissions: list[RobotPermission] = Field(min_length=1, max_length=256)
 
 
-class RobotUpdate(BaseModel):
+class ProjectRobotCreate(_RobotCreate):
+    level: Literal["project"]
+    permissions: list[ProjectRobotPermission] = Field(min_length=1, max_length=1)
+
+
+RobotCreate = Annotated[SystemRobotCreate | ProjectRobotCreate, Field(discriminator="level")]
+
+
+class RobotUpdate(Body):
     description: str | None = Field(default=None, max_length=1024)
     disable: bool | None = None
-    duration: int | None = Field(default=None, ge=-1, le=36500)
+    duration: Duration | None = Field(default=None, description="days; -1 never expires")
     permissions: list[RobotPermission] | None = Field(default=None, min_length=1, max_length=256)
 
 
@@ -67,7 +125,7 @@ class RobotCreated(BaseModel):
     expires_at: int
 
 
-class RobotSec(BaseModel):
+class RobotSec(Body):
     secret: str | None = Field(default=None, min_length=8, max_length=128)
 
 
@@ -84,10 +142,7 @@ def robot_resp(robot: RobotInfo) -> Robot:
             RobotPermission(
                 kind="system" if p.project == ALL_PROJECTS else "project",
                 namespace=p.project,
-                access=[
-                    Access(resource=a.split(":")[0], action=a.split(":")[1])
-                    for a in sorted(p.actions)
-                ],
+                access=[_access(action) for action in sorted(p.actions)],
             )
             for p in robot.permissions
         ],
@@ -96,7 +151,15 @@ def robot_resp(robot: RobotInfo) -> Robot:
     )
 
 
-def _specs(permissions: list[RobotPermission]) -> list[RobotPermissionSpec]:
+_ACCESS: TypeAdapter[AccessModel] = TypeAdapter(Access)
+
+
+def _access(action: Action) -> AccessModel:
+    resource, verb = action.value.split(":")
+    return _ACCESS.validate_python({"resource": resource, "action": verb})
+
+
+def _specs(permissions: Sequence[RobotPermission]) -> list[RobotPermissionSpec]:
     specs = []
     for permission in permissions:
         actions = set()
@@ -124,7 +187,9 @@ async def _may_manage(
 
 
 @router.post("", status_code=201, response_model=RobotCreated, summary="Create a robot")
-async def create_robot(body: RobotCreate, registry: Services, caller: Caller) -> RobotCreated:
+async def create_robot(
+    body: RobotCreate, registry: Services, caller: Caller, actor: Acting
+) -> RobotCreated:
     specs = _specs(body.permissions)
     await _may_manage(registry, caller, body.level, [s.project for s in specs])
     created = await registry.robots.create(
@@ -133,11 +198,11 @@ async def create_robot(body: RobotCreate, registry: Services, caller: Caller) ->
         permissions=specs,
         duration_days=body.duration,
         description=body.description,
-        creator=caller.name,
+        actor=actor,
     )
     robot = created.robot
     if body.disable:
-        robot = await registry.robots.update(robot.id, disabled=True)
+        robot = await registry.robots.update(robot.id, disabled=True, actor=actor)
     return RobotCreated(
         id=robot.id,
         name=robot.name,
@@ -149,8 +214,11 @@ async def create_robot(body: RobotCreate, registry: Services, caller: Caller) ->
 
 @router.get("", response_model=list[Robot], summary="System robots, or a project's")
 async def list_robots(
+    request: Request,
+    response: Response,
     registry: Services,
     caller: Caller,
+    page: Annotated[Page, Depends(page_of)],
     project: Annotated[str | None, Query(max_length=255, description="a project's name")] = None,
 ) -> list[Robot]:
     if project is None:
@@ -159,10 +227,11 @@ async def list_robots(
     else:
         found = await authorized(registry, caller, project, Action.ROBOT_READ)
         robots = await registry.robots.list_for(project_id=found.id)
-    return [robot_resp(r) for r in robots]
+    paginate(request, response, page, len(robots))
+    return [robot_resp(r) for r in robots[page.offset : page.offset + page.size]]
 
 
-async def _robot(registry: Registry, caller: Principal, robot_id: int, write: bool) -> RobotInfo:
+async def _robot(registry: Registry, caller: Principal, robot_id: Id, write: bool) -> RobotInfo:
     robot = await registry.robots.get(robot_id)
     if robot.level == "system" or robot.project is None:
         require_admin(caller)
@@ -172,14 +241,14 @@ async def _robot(registry: Registry, caller: Principal, robot_id: int, write: bo
     return robot
 
 
-@router.get("/{robot_id}", response_model=Robot, summary="One robot")
-async def get_robot(robot_id: int, registry: Services, caller: Caller) -> Robot:
+@router.get("/{robot_id:int}", response_model=Robot, summary="One robot")
+async def get_robot(robot_id: Id, registry: Services, caller: Caller) -> Robot:
     return robot_resp(await _robot(registry, caller, robot_id, write=False))
 
 
-@router.put("/{robot_id}", response_model=Robot, summary="Update a robot")
+@router.put("/{robot_id:int}", response_model=Robot, summary="Update a robot")
 async def update_robot(
-    robot_id: int, body: RobotUpdate, registry: Services, caller: Caller
+    robot_id: Id, body: RobotUpdate, registry: Services, caller: Caller, actor: Acting
 ) -> Robot:
     await _robot(registry, caller, robot_id, write=True)
     specs = _specs(body.permissions) if body.permissions is not None else None
@@ -189,20 +258,21 @@ async def update_robot(
         description=body.description,
         permissions=specs,
         duration_days=body.duration,
+        actor=actor,
     )
     return robot_resp(robot)
 
 
-@router.patch("/{robot_id}", response_model=RobotSec, summary="Refresh a robot's secret")
+@router.patch("/{robot_id:int}", response_model=RobotSec, summary="Refresh a robot's secret")
 async def refresh_secret(
-    robot_id: int, body: RobotSec, registry: Services, caller: Caller
+    robot_id: Id, body: RobotSec, registry: Services, caller: Caller, actor: Acting
 ) -> RobotSec:
     await _robot(registry, caller, robot_id, write=True)
-    return RobotSec(secret=await registry.robots.refresh_secret(robot_id, body.secret))
+    return RobotSec(secret=await registry.robots.refresh_secret(robot_id, body.secret, actor))
 
 
-@router.delete("/{robot_id}", response_class=Response, summary="Delete a robot")
-async def delete_robot(robot_id: int, registry: Services, caller: Caller) -> Response:
+@router.delete("/{robot_id:int}", response_class=Response, summary="Delete a robot")
+async def delete_robot(robot_id: Id, registry: Services, caller: Caller, actor: Acting) -> Response:
     await _robot(registry, caller, robot_id, write=True)
-    await registry.robots.delete(robot_id)
+    await registry.robots.delete(robot_id, actor)
     return Response(status_code=200)

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dockyard.access.users import UserInfo
-from dockyard.api.deps import Caller, Services, require_admin, require_login
+from dockyard.api.bodies import Body
+from dockyard.api.deps import Acting, Caller, Id, Services, require_admin, require_login
 from dockyard.api.pagination import Page, page_of, paginate
-from dockyard.errors import Denied, Unauthorized
+from dockyard.errors import Denied
 
 router = APIRouter(prefix="/users", tags=["user"])
 
@@ -28,26 +29,29 @@ class UserResp(BaseModel):
     update_time: datetime
 
 
-class UserCreationReq(BaseModel):
-    username: str = Field(min_length=1, max_length=255)
-    password: str = Field(min_length=1, max_length=1024)
+USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,254}$"
+
+
+class UserCreationReq(Body):
+    username: str = Field(pattern=USERNAME, max_length=255)
+    password: str = Field(min_length=8, max_length=1024)
     email: str = Field(default="", max_length=255)
     realname: str = Field(default="", max_length=255)
     comment: str = Field(default="", max_length=1024)
 
 
-class UserProfile(BaseModel):
+class UserProfile(Body):
     email: str | None = Field(default=None, max_length=255)
     realname: str | None = Field(default=None, max_length=255)
     comment: str | None = Field(default=None, max_length=1024)
 
 
-class PasswordReq(BaseModel):
+class PasswordReq(Body):
     old_password: str = Field(default="", max_length=1024)
-    new_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
 
 
-class UserSysAdminFlag(BaseModel):
+class UserSysAdminFlag(Body):
     sysadmin_flag: bool
 
 
@@ -85,7 +89,9 @@ async def list_users(
 
 
 @router.post("", status_code=201, response_class=Response, summary="Create a local user")
-async def create_user(body: UserCreationReq, registry: Services, caller: Caller) -> Response:
+async def create_user(
+    body: UserCreationReq, registry: Services, caller: Caller, actor: Acting
+) -> Response:
     require_admin(caller)
     user = await registry.users.create(
         body.username,
@@ -93,6 +99,7 @@ async def create_user(body: UserCreationReq, registry: Services, caller: Caller)
         email=body.email,
         realname=body.realname,
         comment=body.comment,
+        actor=actor,
     )
     return Response(status_code=201, headers={"Location": f"/api/v2.0/users/{user.id}"})
 
@@ -121,7 +128,7 @@ async def search_users(
     return [user_resp(user) for user in users]
 
 
-async def _own_or_admin(registry: Services, caller: Caller, user_id: int) -> UserInfo:
+async def _own_or_admin(registry: Services, caller: Caller, user_id: Id) -> UserInfo:
     require_login(caller)
     user = await registry.users.get_by_id(user_id) if caller.admin else None
     if user is None:
@@ -131,55 +138,59 @@ async def _own_or_admin(registry: Services, caller: Caller, user_id: int) -> Use
     return user
 
 
-@router.get("/{user_id}", response_model=UserResp, summary="One user")
-async def get_user(user_id: int, registry: Services, caller: Caller) -> UserResp:
+@router.get("/{user_id:int}", response_model=UserResp, summary="One user")
+async def get_user(user_id: Id, registry: Services, caller: Caller) -> UserResp:
     return user_resp(await _own_or_admin(registry, caller, user_id))
 
 
-@router.put("/{user_id}", response_class=Response, summary="Update a user's profile")
+@router.put("/{user_id:int}", response_class=Response, summary="Update a user's profile")
 async def update_user(
-    user_id: int, body: UserProfile, registry: Services, caller: Caller
+    user_id: Id, body: UserProfile, registry: Services, caller: Caller, actor: Acting
 ) -> Response:
     user = await _own_or_admin(registry, caller, user_id)
     await registry.users.update(
-        user.username, email=body.email, realname=body.realname, comment=body.comment
+        user.username,
+        email=body.email,
+        realname=body.realname,
+        comment=body.comment,
+        actor=actor,
     )
     return Response(status_code=200)
 
 
-@router.delete("/{user_id}", response_class=Response, summary="Delete a user (system admins)")
-async def delete_user(user_id: int, registry: Services, caller: Caller) -> Response:
+@router.delete("/{user_id:int}", response_class=Response, summary="Delete a user (system admins)")
+async def delete_user(user_id: Id, registry: Services, caller: Caller, actor: Acting) -> Response:
     require_admin(caller)
     user = await registry.users.get_by_id(user_id)
-    await registry.users.delete(user.username)
+    await registry.users.delete(user.username, actor)
     return Response(status_code=200)
 
 
-@router.put("/{user_id}/password", response_class=Response, summary="Change a password")
+@router.put("/{user_id:int}/password", response_class=Response, summary="Change a password")
 async def change_password(
-    user_id: int, body: PasswordReq, registry: Services, caller: Caller
+    user_id: Id, body: PasswordReq, registry: Services, caller: Caller, actor: Acting
 ) -> Response:
     user = await _own_or_admin(registry, caller, user_id)
     # Users changing their own password prove they know the old one.
     own = not caller.admin or caller.id == user_id
     if own and await registry.users.authenticate(user.username, body.old_password) is None:
-        raise Unauthorized("the old password is not right")
-    await registry.users.set_password(user.username, body.new_password)
+        raise Denied("the current password is not right")
+    await registry.users.set_password(user.username, body.new_password, actor)
     return Response(status_code=200)
 
 
-@router.put("/{user_id}/sysadmin", response_class=Response, summary="Grant or revoke admin")
+@router.put("/{user_id:int}/sysadmin", response_class=Response, summary="Grant or revoke admin")
 async def set_sysadmin(
-    user_id: int, body: UserSysAdminFlag, registry: Services, caller: Caller
+    user_id: Id, body: UserSysAdminFlag, registry: Services, caller: Caller, actor: Acting
 ) -> Response:
     require_admin(caller)
     user = await registry.users.get_by_id(user_id)
-    await registry.users.update(user.username, admin=body.sysadmin_flag)
+    await registry.users.update(user.username, admin=body.sysadmin_flag, actor=actor)
     return Response(status_code=200)
 
 
-@router.put("/{user_id}/cli_secret", response_model=CliSecret, summary="New OIDC CLI secret")
-async def new_cli_secret(user_id: int, registry: Services, caller: Caller) -> CliSecret:
+@router.put("/{user_id:int}/cli_secret", response_model=CliSecret, summary="New OIDC CLI secret")
+async def new_cli_secret(user_id: Id, registry: Services, caller: Caller) -> CliSecret:
     """A fresh secret that registry clients use as the password of an OIDC user; shown once."""
     user = await _own_or_admin(registry, caller, user_id)
     return CliSecret(secret=await registry.users.new_cli_secret(user.username))

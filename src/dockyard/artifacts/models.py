@@ -40,6 +40,8 @@ class Manifest(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The last pull by GET, written in batches (artifacts/pulls.py); None: never pulled.
+    pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ManifestReference(Base):

@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Select, bindparam, delete, select
 
 from dockyard.artifacts import mediatypes as mt
+from dockyard.artifacts.lookup import find_artifact
 from dockyard.artifacts.manifests import ParsedManifest, parse_manifest
 from dockyard.artifacts.models import Manifest, ManifestReference, Tag
 from dockyard.blobs.digests import DEFAULT_ALGORITHM, Digest, is_digest
@@ -26,6 +27,7 @@ from dockyard.errors import (
     ManifestUnknown,
     NameUnknown,
 )
+from dockyard.events.services import Actor, record
 from dockyard.projects.models import Repository
 from dockyard.projects.names import validate_tag
 from dockyard.projects.services import RepositoryService
@@ -34,6 +36,8 @@ from dockyard.storage import BlobStore
 
 @dataclass(frozen=True, slots=True)
 class StoredManifest:
+    id: int
+    project_id: int
     digest: str
     media_type: str
     size: int
@@ -60,7 +64,13 @@ class ArtifactSummary:
 def _manifest_query(*, by_tag: bool, with_content: bool) -> Select[*tuple[Any, ...]]:
     """One of the four pull queries, built once: building a statement per request
     costs more than running it."""
-    columns = [Manifest.digest, Manifest.media_type, Manifest.size]
+    columns = [
+        Manifest.id,
+        Repository.project_id,
+        Manifest.digest,
+        Manifest.media_type,
+        Manifest.size,
+    ]
     if with_content:
         columns.append(Manifest.content)
     query = select(*columns)
@@ -111,9 +121,15 @@ class ManifestService:
         self.blobs = blobs
 
     async def push(
-        self, name: str, reference: str, body: bytes, content_type: str | None
+        self,
+        name: str,
+        reference: str,
+        body: bytes,
+        content_type: str | None,
+        actor: Actor | None = None,
     ) -> PushedManifest:
-        """Store a manifest under a tag or its digest once everything it references is here."""
+        """Store a manifest under a tag or its digest once everything it references is here;
+        with an ``actor``, the audit log records the push."""
         if is_digest(reference):
             expected = Digest.parse(reference)
             digest = Digest.of(body, expected.algorithm)
@@ -128,20 +144,42 @@ class ManifestService:
             digest = Digest.of(body, DEFAULT_ALGORITHM)
         manifest = parse_manifest(body, content_type)
         async with self.db.write() as conn:
-            repository_id = await self.repositories.ensure(conn, name)
-            await self._check_references(conn, repository_id, manifest)
-            manifest_id = await self._insert(conn, repository_id, str(digest), body, manifest)
+            repository = await self.repositories.ensure_key(conn, name)
+            manifest_id = await self.add(conn, repository.id, str(digest), body, manifest)
             if tag is not None:
-                await conn.execute(
-                    upsert(conn, Tag, ["repository_id", "name"], ["manifest_id", "updated_at"]),
-                    {
-                        "repository_id": repository_id,
-                        "name": tag,
-                        "manifest_id": manifest_id,
-                        "updated_at": utcnow(),
-                    },
+                await self.set_tag(conn, repository.id, tag, manifest_id)
+            if actor is not None:
+                await record(
+                    conn,
+                    actor,
+                    "push",
+                    "artifact",
+                    f"{name}:{tag}" if tag else f"{name}@{digest}",
+                    project_id=repository.project_id,
+                    detail={"digest": str(digest)},
                 )
         return PushedManifest(str(digest), manifest.subject.digest if manifest.subject else None)
+
+    async def add(
+        self, conn: Conn, repository_id: int, digest: str, body: bytes, manifest: ParsedManifest
+    ) -> int:
+        """Store a manifest in a repository (in ``conn``'s write transaction) once the blobs
+        and child manifests it references are there; its row id."""
+        await self._check_references(conn, repository_id, manifest)
+        return await self._insert(conn, repository_id, digest, body, manifest)
+
+    @staticmethod
+    async def set_tag(conn: Conn, repository_id: int, tag: str, manifest_id: int) -> None:
+        """Point a tag at a manifest, moving it if it pointed elsewhere."""
+        await conn.execute(
+            upsert(conn, Tag, ["repository_id", "name"], ["manifest_id", "updated_at"]),
+            {
+                "repository_id": repository_id,
+                "name": tag,
+                "manifest_id": manifest_id,
+                "updated_at": utcnow(),
+            },
+        )
 
     async def _check_references(
         self, conn: Conn, repository_id: int, manifest: ParsedManifest
@@ -245,30 +283,57 @@ class ManifestService:
         if row is None:
             raise ManifestUnknown(detail={"name": name, "reference": reference})
         return StoredManifest(
+            id=row.id,
+            project_id=row.project_id,
             digest=row.digest,
             media_type=row.media_type,
             size=row.size,
             content=row.content if with_content else None,
         )
 
-    async def delete(self, name: str, reference: str) -> None:
-        """By tag: remove only the tag. By digest: remove the artifact and all its tags."""
+    async def delete(self, name: str, reference: str, actor: Actor | None = None) -> None:
+        """By tag: remove only the tag. By digest: remove the artifact and all its tags.
+        With an ``actor``, the audit log records the deletion."""
+        if is_digest(reference):
+            await self.delete_artifact(name, reference, actor)
+            return
+        validate_tag(reference)
         async with self.db.write() as conn:
-            repository_id = await self.repositories.find(conn, name)
-            if is_digest(reference):
-                Digest.parse(reference)
+            repository = await self.repositories.locate(conn, name)
+            deleted = 0
+            if repository is not None:
                 result = await conn.execute(
-                    delete(Manifest).where(
-                        Manifest.repository_id == repository_id, Manifest.digest == reference
-                    )
+                    delete(Tag).where(Tag.repository_id == repository.id, Tag.name == reference)
                 )
-            else:
-                validate_tag(reference)
-                result = await conn.execute(
-                    delete(Tag).where(Tag.repository_id == repository_id, Tag.name == reference)
-                )
-            if result.rowcount == 0:
+                deleted = result.rowcount
+            if repository is None or not deleted:
                 raise ManifestUnknown(detail={"name": name, "reference": reference})
+            if actor is not None:
+                resource = f"{name}:{reference}"
+                await record(
+                    conn, actor, "delete", "tag", resource, project_id=repository.project_id
+                )
+
+    async def delete_artifact(self, name: str, reference: str, actor: Actor | None = None) -> str:
+        """Remove the artifact a tag or a digest names, with all its tags; its digest.
+        The blobs stay in storage for garbage collection."""
+        async with self.db.write() as conn:
+            artifact = await find_artifact(conn, name, reference)
+            tags = await conn.scalars(select(Tag.name).where(Tag.manifest_id == artifact.id))
+            tag_names = sorted(tags)
+            # The foreign keys cascade to the manifest's tags and references.
+            await conn.execute(delete(Manifest).where(Manifest.id == artifact.id))
+            if actor is not None:
+                await record(
+                    conn,
+                    actor,
+                    "delete",
+                    "artifact",
+                    f"{name}@{artifact.digest}",
+                    project_id=artifact.project_id,
+                    detail={"tags": tag_names},
+                )
+        return artifact.digest
 
     async def tags(self, name: str, limit: int | None, last: str | None) -> list[str]:
         async with self.db.read() as conn:

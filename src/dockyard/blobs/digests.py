@@ -13,6 +13,8 @@ from dockyard.errors import DigestInvalid
 _GRAMMAR = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _ENCODED = {"sha256": re.compile(r"^[a-f0-9]{64}$"), "sha512": re.compile(r"^[a-f0-9]{128}$")}
 DEFAULT_ALGORITHM = "sha256"
+# Every digest :meth:`Digest.parse` accepts, as one pattern (for the API's schemas).
+DIGEST_PATTERN = "|".join(f"{name}:{encoded.pattern[1:-1]}" for name, encoded in _ENCODED.items())
 
 
 class Hasher(Protocol):

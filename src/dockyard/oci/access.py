@@ -30,8 +30,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 PULL = {"GET": "pull", "HEAD": "pull"}
 PULL_PUSH_DELETE = {**PULL, "PUT": "push", "DELETE": "delete"}
-PUSH = {"POST": "push", "GET": "push", "PATCH": "push", "PUT": "push", "DELETE": "push"}
+PUSH = {m: "push" for m in ("POST", "GET", "HEAD", "PATCH", "PUT", "DELETE")}
 PULL_DELETE = {**PULL, "DELETE": "delete"}
+# The request scope's key for the name of the caller the gate let through.
+CALLER_NAME = "dockyard.caller"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class Gate:
             name = repository_name(request, self.registry.settings)
             caller = await self.caller(request)
             await self.require(caller, name, actions[request.method])
+            # Who the audit log names for what the endpoint changes.
+            request.scope[CALLER_NAME] = caller.principal.name or "anonymous"
             source = request.query_params.get("from") if request.method == "POST" else None
             if source:
                 # A mount reads the source repository: no pull there, no mount (the
@@ -142,4 +146,4 @@ def _scope(name: str, action: str) -> str:
     return f"repository:{name}:{actions}"
 
 
-__all__ = ["PULL", "PULL_DELETE", "PULL_PUSH_DELETE", "PUSH", "Action", "Gate"]
+__all__ = ["CALLER_NAME", "PULL", "PULL_DELETE", "PULL_PUSH_DELETE", "PUSH", "Action", "Gate"]

@@ -87,7 +87,9 @@ class BlobEndpoints:
             request.stream(),
             start=start,
             length=length,
-            declared_length=int(declared) if declared and declared.isdigit() else None,
+            declared_length=int(declared)
+            if declared and declared.isascii() and declared.isdigit()
+            else None,
         )
         return _upload_response(202, name, upload_id, status.size)
 

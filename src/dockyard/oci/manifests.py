@@ -10,6 +10,8 @@ from starlette.responses import Response
 
 from dockyard.artifacts import mediatypes as mt
 from dockyard.errors import PaginationInvalid, TooLarge
+from dockyard.events.services import Actor
+from dockyard.oci.access import CALLER_NAME
 from dockyard.oci.names import repository_name
 from dockyard.registry import Registry
 
@@ -25,7 +27,7 @@ class ManifestEndpoints:
         if request.method == "PUT":
             body = await _read_limited(request, self.registry.settings.limits.manifest_max_bytes)
             pushed = await manifests.push(
-                name, reference, body, request.headers.get("content-type")
+                name, reference, body, request.headers.get("content-type"), _actor(request)
             )
             headers = {
                 "Location": f"/v2/{name}/manifests/{pushed.digest}",
@@ -36,10 +38,16 @@ class ManifestEndpoints:
                 headers["OCI-Subject"] = pushed.subject
             return Response(status_code=201, headers=headers)
         if request.method == "DELETE":
-            await manifests.delete(name, reference)
+            await manifests.delete(name, reference, _actor(request))
             return Response(status_code=202)
         head = request.method == "HEAD"
         stored = await manifests.get(name, reference, with_content=not head)
+        if not head:
+            # A pull is a GET of the manifest, as Harbor counts it; HEADs only look.
+            where = f"@{reference}" if ":" in reference else f":{reference}"
+            self.registry.pulls.record(
+                stored.id, stored.project_id, f"{name}{where}", _actor(request)
+            )
         headers = {
             "Docker-Content-Digest": stored.digest,
             "ETag": f'"{stored.digest}"',
@@ -83,9 +91,17 @@ class ManifestEndpoints:
         raw = query.get("n")
         if raw is None or raw == "":
             return None, last
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise PaginationInvalid("n must be a non-negative integer", detail={"n": raw[:20]})
         return min(int(raw), self.registry.settings.limits.page_max_entries), last
+
+
+def _actor(request: Request) -> Actor:
+    """The caller the gate let through, from the client's address, for the audit log."""
+    return Actor(
+        request.scope.get(CALLER_NAME, "anonymous"),
+        request.client.host if request.client else "",
+    )
 
 
 def _page_response(body: dict[str, object], key: str, limit: int | None, path: str) -> Response:
@@ -103,7 +119,7 @@ def _page_response(body: dict[str, object], key: str, limit: int | None, path: s
 
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"manifest is larger than {limit} bytes", detail={"limit": limit})
     chunks: list[bytes] = []
     received = 0

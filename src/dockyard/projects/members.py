@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.errors import Conflict, InvalidInput, NotFound
+from dockyard.events.services import SYSTEM, Actor, record
 from dockyard.projects.models import ProjectMember
 
 # Harbor's role ids: 1 project admin, 2 developer, 3 guest, 4 maintainer, 5 limited guest.
@@ -30,13 +31,23 @@ class Member:
     entity_id: int
     role: int
 
+    @property
+    def resource(self) -> str:
+        """How the audit log names a membership: "u:<user id>" or "g:<group id>"."""
+        return f"{self.entity_type}:{self.entity_id}"
+
 
 class MemberService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def add(
-        self, project_id: int, entity_type: Literal["u", "g"], entity_id: int, role: int
+        self,
+        project_id: int,
+        entity_type: Literal["u", "g"],
+        entity_id: int,
+        role: int,
+        actor: Actor = SYSTEM,
     ) -> Member:
         _check_role(role)
         async with self.db.write() as conn:
@@ -58,7 +69,17 @@ class MemberService:
                     "role": role,
                 },
             )
-            return Member(result.scalar_one(), project_id, entity_type, entity_id, role)
+            member = Member(result.scalar_one(), project_id, entity_type, entity_id, role)
+            await record(
+                conn,
+                actor,
+                "create",
+                "member",
+                member.resource,
+                project_id=project_id,
+                detail={"role_id": role},
+            )
+            return member
 
     async def list(self, project_id: int) -> list[Member]:
         async with self.db.read() as conn:
@@ -76,32 +97,34 @@ class MemberService:
             return [Member(*row) for row in rows]
 
     async def get(self, project_id: int, member_id: int) -> Member:
-        for member in await self.list(project_id):
-            if member.id == member_id:
-                return member
-        raise NotFound(f"no member {member_id} in this project")
+        async with self.db.read() as conn:
+            return await _member(conn, project_id, member_id)
 
-    async def set_role(self, project_id: int, member_id: int, role: int) -> Member:
+    async def set_role(
+        self, project_id: int, member_id: int, role: int, actor: Actor = SYSTEM
+    ) -> Member:
         _check_role(role)
         async with self.db.write() as conn:
-            result = await conn.execute(
-                update(ProjectMember)
-                .where(ProjectMember.id == member_id, ProjectMember.project_id == project_id)
-                .values(role=role)
+            member = await _member(conn, project_id, member_id)
+            await conn.execute(
+                update(ProjectMember).where(ProjectMember.id == member_id).values(role=role)
             )
-        if result.rowcount == 0:
-            raise NotFound(f"no member {member_id} in this project")
-        return await self.get(project_id, member_id)
+            await record(
+                conn,
+                actor,
+                "update",
+                "member",
+                member.resource,
+                project_id=project_id,
+                detail={"role_id": role},
+            )
+        return Member(member.id, project_id, member.entity_type, member.entity_id, role)
 
-    async def remove(self, project_id: int, member_id: int) -> None:
+    async def remove(self, project_id: int, member_id: int, actor: Actor = SYSTEM) -> None:
         async with self.db.write() as conn:
-            result = await conn.execute(
-                delete(ProjectMember).where(
-                    ProjectMember.id == member_id, ProjectMember.project_id == project_id
-                )
-            )
-        if result.rowcount == 0:
-            raise NotFound(f"no member {member_id} in this project")
+            member = await _member(conn, project_id, member_id)
+            await conn.execute(delete(ProjectMember).where(ProjectMember.id == member_id))
+            await record(conn, actor, "delete", "member", member.resource, project_id=project_id)
 
     @staticmethod
     async def roles(
@@ -120,6 +143,23 @@ class MemberService:
             ),
         )
         return set(await conn.scalars(query))
+
+
+async def _member(conn: Conn, project_id: int, member_id: int) -> Member:
+    row = (
+        await conn.execute(
+            select(
+                ProjectMember.id,
+                ProjectMember.project_id,
+                ProjectMember.entity_type,
+                ProjectMember.entity_id,
+                ProjectMember.role,
+            ).where(ProjectMember.id == member_id, ProjectMember.project_id == project_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no member {member_id} in this project")
+    return Member(*row)
 
 
 def _check_role(role: int) -> None:

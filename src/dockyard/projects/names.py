@@ -6,9 +6,11 @@ import re
 
 from dockyard.errors import NameInvalid, TagInvalid
 
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# The grammar as patterns, for the API's schemas too: a path component, a tag.
+COMPONENT_PATTERN = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+TAG_PATTERN = r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"
+_NAME = re.compile(rf"^{COMPONENT_PATTERN}(?:/{COMPONENT_PATTERN})*$")
+_TAG = re.compile(rf"^{TAG_PATTERN}$")
 
 
 def validate_name(name: str, max_length: int) -> str:

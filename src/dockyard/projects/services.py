@@ -1,18 +1,30 @@
-"""Repositories: lookup, creation on first push into an existing project, and the catalog."""
+"""Repositories: lookup, creation on first push into an existing project, the catalog, deletion."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, delete, select
 
 from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.db.statements import LexicalPage, insert_ignore
-from dockyard.errors import NameUnknown
+from dockyard.errors import NameUnknown, NotFound
+from dockyard.events.services import Actor, record
 from dockyard.projects.models import Project, Repository
 from dockyard.projects.names import project_of
 
 _CATALOG_PAGE = LexicalPage(Repository.name)
 _FIND = select(Repository.id).where(Repository.name == bindparam("name"))
+_LOCATE = select(Repository.id, Repository.project_id).where(Repository.name == bindparam("name"))
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryKey:
+    """A repository's id and its project's: what a change records in the audit log."""
+
+    id: int
+    project_id: int
 
 
 class RepositoryService:
@@ -25,12 +37,26 @@ class RepositoryService:
         repository_id: int | None = await conn.scalar(_FIND, {"name": name})
         return repository_id
 
+    @staticmethod
+    async def locate(conn: Conn, name: str) -> RepositoryKey | None:
+        """The ids of a repository and of its project, or None when it does not exist."""
+        row = (await conn.execute(_LOCATE, {"name": name})).first()
+        return RepositoryKey(row.id, row.project_id) if row is not None else None
+
     async def ensure(self, conn: Conn, name: str) -> int:
         """The id of a repository, creating it on first use (in ``conn``'s write
         transaction). Projects are explicit: one that does not exist is NameUnknown."""
         repository_id = await self.find(conn, name)
         if repository_id is not None:
             return repository_id
+        return (await self._create(conn, name)).id
+
+    async def ensure_key(self, conn: Conn, name: str) -> RepositoryKey:
+        """As :meth:`ensure`, with the project's id too, from the same one query."""
+        key = await self.locate(conn, name)
+        return key if key is not None else await self._create(conn, name)
+
+    async def _create(self, conn: Conn, name: str) -> RepositoryKey:
         project = project_of(name)
         project_id = await conn.scalar(select(Project.id).where(Project.name == project))
         if project_id is None:
@@ -41,11 +67,22 @@ class RepositoryService:
         await conn.execute(
             insert_ignore(conn, Repository, ["name"]), {"name": name, "project_id": project_id}
         )
-        repository_id = await self.find(conn, name)
-        assert repository_id is not None  # inserted just above in the same transaction
-        return repository_id
+        key = await self.locate(conn, name)
+        assert key is not None  # inserted just above in the same transaction
+        return key
 
     async def catalog(self, limit: int, last: str | None) -> list[str]:
         """Repository names in lexical order after ``last``, at most ``limit`` of them."""
         async with self.db.read() as conn:
             return await _CATALOG_PAGE.fetch(conn, last, limit)
+
+    async def delete(self, name: str, actor: Actor) -> None:
+        """Delete a repository with its artifacts, tags and upload sessions; the blobs
+        stay in storage until garbage collection finds nothing references them."""
+        async with self.db.write() as conn:
+            key = await self.locate(conn, name)
+            if key is None:
+                raise NotFound(f"repository {name!r} not found")
+            # The foreign keys cascade to manifests, tags, blob links and upload sessions.
+            await conn.execute(delete(Repository).where(Repository.id == key.id))
+            await record(conn, actor, "delete", "repository", name, project_id=key.project_id)

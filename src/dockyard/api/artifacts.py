@@ -1,0 +1,323 @@
+"""/projects/{project}/repositories/{repository}/artifacts: list, read, copy and delete
+artifacts, and tag or untag them.
+
+Harbor's ``q`` query language is not spoken here; the list takes plain filters instead:
+``type`` (the artifact kind), ``untagged`` and ``tag``. Lists show artifacts of their
+own: the children of an index and the accessories of an artifact (signatures, SBOMs)
+appear under it, in ``references`` and ``accessories``, unless they are tagged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from dockyard.access.rbac import Action
+from dockyard.api.deps import Acting, Caller, Services
+from dockyard.api.pagination import Page, page_of, paginate
+from dockyard.api.projects import authorized
+from dockyard.api.repositories import ProjectName, RepositoryName, full_name, repository_path
+from dockyard.artifacts import mediatypes as mt
+from dockyard.artifacts.catalog import Accessory as AccessoryInfo
+from dockyard.artifacts.catalog import ArtifactFilter, ArtifactInfo, TagInfo
+from dockyard.artifacts.copy import CopySource
+from dockyard.blobs.digests import DIGEST_PATTERN
+from dockyard.projects.names import COMPONENT_PATTERN, TAG_PATTERN, project_of
+
+router = APIRouter(
+    prefix="/projects/{project_name}/repositories/{repository_name}/artifacts",
+    tags=["artifact"],
+)
+
+_TAG = rf"^{TAG_PATTERN}$"
+Reference = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=rf"^(?:{TAG_PATTERN}|{DIGEST_PATTERN})$",
+        description="A tag, or a digest (sha256:...).",
+    ),
+]
+TagName = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=_TAG, description="The tag's name.")
+]
+_KIND = "^(?:" + "|".join([*mt.KINDS, *(kind.upper() for kind in mt.KINDS)]) + ")$"
+_SOURCE = rf"^{COMPONENT_PATTERN}(?:/{COMPONENT_PATTERN})*(?:@(?:{DIGEST_PATTERN})|:{TAG_PATTERN})$"
+
+
+class Tag(BaseModel):
+    id: int
+    repository_id: int
+    artifact_id: int
+    name: str
+    push_time: datetime
+    pull_time: datetime | None = None
+    immutable: bool = False
+
+
+class Accessory(BaseModel):
+    """A manifest whose subject is the artifact: a signature, an SBOM, an attestation."""
+
+    artifact_id: int
+    subject_artifact_id: int
+    subject_artifact_digest: str
+    digest: str
+    type: str
+    artifact_type: str | None
+    media_type: str
+    size: int
+    creation_time: datetime
+
+
+class ArtifactReference(BaseModel):
+    """A manifest an index lists."""
+
+    parent_id: int
+    child_digest: str
+    platform: dict[str, Any] | None = None
+
+
+class Artifact(BaseModel):
+    id: int
+    type: str = Field(description=f"The artifact's kind: one of {', '.join(mt.KINDS)}.")
+    media_type: str = Field(description="The config's media type; an index's own type.")
+    manifest_media_type: str
+    artifact_type: str | None
+    project_id: int
+    repository_id: int
+    repository_name: str
+    digest: str
+    size: int
+    push_time: datetime
+    pull_time: datetime | None = None
+    annotations: dict[str, str]
+    tags: list[Tag]
+    accessories: list[Accessory]
+    references: list[ArtifactReference]
+
+
+class TagReq(BaseModel):
+    name: str = Field(min_length=1, max_length=128, pattern=_TAG)
+
+
+class _Filters:
+    def __init__(
+        self,
+        kind: Annotated[
+            str | None,
+            Query(
+                alias="type",
+                max_length=32,
+                pattern=_KIND,
+                description=f"Only artifacts of this kind: {', '.join(mt.KINDS)}.",
+            ),
+        ] = None,
+        untagged: Annotated[
+            bool | None,
+            Query(description="true: only untagged artifacts; false: only tagged ones."),
+        ] = None,
+        tag: Annotated[
+            str | None,
+            Query(max_length=128, pattern=_TAG, description="Only the artifact with this tag."),
+        ] = None,
+    ) -> None:
+        self.filter = ArtifactFilter(
+            kind=kind, tagged=None if untagged is None else not untagged, tag=tag
+        )
+
+
+Filters = Annotated[_Filters, Depends()]
+
+
+def tag_resp(tag: TagInfo) -> Tag:
+    return Tag(
+        id=tag.id,
+        repository_id=tag.repository_id,
+        artifact_id=tag.artifact_id,
+        name=tag.name,
+        push_time=tag.pushed_at,
+    )
+
+
+def _accessory(artifact: ArtifactInfo, accessory: AccessoryInfo) -> Accessory:
+    return Accessory(
+        artifact_id=accessory.id,
+        subject_artifact_id=artifact.id,
+        subject_artifact_digest=artifact.digest,
+        digest=accessory.digest,
+        type=accessory.kind,
+        artifact_type=accessory.artifact_type,
+        media_type=accessory.media_type,
+        size=accessory.size,
+        creation_time=accessory.created_at,
+    )
+
+
+def artifact_resp(artifact: ArtifactInfo) -> Artifact:
+    return Artifact(
+        id=artifact.id,
+        type=artifact.kind,
+        media_type=artifact.media_type,
+        manifest_media_type=artifact.manifest_media_type,
+        artifact_type=artifact.artifact_type,
+        project_id=artifact.project_id,
+        repository_id=artifact.repository_id,
+        repository_name=artifact.repository_name,
+        digest=artifact.digest,
+        size=artifact.size,
+        push_time=artifact.pushed_at,
+        pull_time=artifact.pulled_at,
+        annotations=artifact.annotations,
+        tags=[tag_resp(t) for t in artifact.tags],
+        accessories=[_accessory(artifact, a) for a in artifact.accessories],
+        references=[
+            ArtifactReference(parent_id=artifact.id, child_digest=r.digest, platform=r.platform)
+            for r in artifact.references
+        ],
+    )
+
+
+@router.get("", response_model=list[Artifact], summary="The artifacts of a repository")
+async def list_artifacts(
+    project_name: ProjectName,
+    repository_name: RepositoryName,
+    request: Request,
+    response: Response,
+    registry: Services,
+    caller: Caller,
+    page: Annotated[Page, Depends(page_of)],
+    filters: Filters,
+) -> list[Artifact]:
+    """Newest first. The children of an index and the accessories of an artifact are
+    listed under it (``references``, ``accessories``), unless they are tagged."""
+    name = await full_name(registry, caller, project_name, repository_name, Action.ARTIFACT_READ)
+    artifacts, total = await registry.catalog.artifacts(
+        name, filters.filter, offset=page.offset, limit=page.size
+    )
+    paginate(request, response, page, total)
+    return [artifact_resp(a) for a in artifacts]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_class=Response,
+    summary="Copy an artifact here from another repository",
+)
+async def copy_artifact(
+    project_name: ProjectName,
+    repository_name: RepositoryName,
+    registry: Services,
+    caller: Caller,
+    actor: Acting,
+    source: Annotated[
+        str,
+        Query(
+            alias="from",
+            min_length=3,
+            max_length=1024,
+            pattern=_SOURCE,
+            description="project/repository@digest, or project/repository:tag (the copy "
+            "gets the same tag).",
+        ),
+    ],
+) -> Response:
+    target = await full_name(
+        registry, caller, project_name, repository_name, Action.REPOSITORY_PUSH
+    )
+    copy_from = CopySource.parse(source)
+    await authorized(registry, caller, project_of(copy_from.name), Action.REPOSITORY_PULL)
+    digest = await registry.copies.copy(target, copy_from, actor)
+    location = f"{repository_path(target)}/artifacts/{digest}"
+    return Response(status_code=201, headers={"Location": location})
+
+
+@router.get("/{reference}", response_model=Artifact, summary="One artifact, by tag or digest")
+async def get_artifact(
+    project_name: ProjectName,
+    repository_name: RepositoryName,
+    reference: Reference,
+    registry: Services,
+    caller: Caller,
+) -> Artifact:
+    name = await full_name(registry, caller, project_name, repository_name, Action.ARTIFACT_READ)
+    return artifact_resp(await registry.catalog.artifact(name, reference))
+
+
+@router.delete(
+    "/{reference}",
+    response_class=Response,
+    summary="Delete an artifact, by tag or digest, with all its tags",
+)
+async def delete_artifact(
+    project_name: ProjectName,
+    repository_name: RepositoryName,
+    reference: Reference,
+    registry: Services,
+    caller: Caller,
+    actor: Acting,
+) -> Response:
+    name = await full_name(registry, caller, project_name, repository_name, Action.ARTIFACT_DELETE)
+    await registry.manifests.delete_artifact(name, reference, actor)
+    return Response(status_code=200)
+
+
+@router.get("/{reference}/tags", response_model=list[Tag], summary="The tags of an artifact")
+async def list_tags(
+    project_name: ProjectName,
+    repository_name: RepositoryName,
+    reference: Reference,
+    request: Request,
+    response: Response,
+    registry: Services,
+    caller: Caller,
+    page: Annotated[Page, Depends(page_of)],
+) -> list[Tag]:
+    name = await full_name(registry, caller, project_name, repository_name, Action.ARTIFACT_READ)
+    tags, total = await registry.catalog.tags(name, reference, offset=page.offset, limit=page.size)
+    paginate(request, response, page, total)
+    return [tag_resp(t) for t in tags]
+
+
+@router.post(
+    "/{reference}/tags",
+    status_code=201,
+    response_class=Response,
+    summary="Tag an artifact (409 if the repository has the tag already)",
+)
+async def create_tag(
+    project_name: ProjectName,
+    repository_name: RepositoryName,
+    reference: Reference,
+    body: TagReq,
+    registry: Services,
+    caller: Caller,
+    actor: Acting,
+) -> Response:
+    name = await full_name(registry, caller, project_name, repository_name, Action.TAG_CREATE)
+    await registry.tags.create(name, reference, body.name, actor)
+    location = f"{repository_path(name)}/artifacts/{reference}/tags/{body.name}"
+    return Response(status_code=201, headers={"Location": location})
+
+
+@router.delete(
+    "/{reference}/tags/{tag_name}",
+    response_class=Response,
+    summary="Remove a tag from an artifact",
+)
+async def delete_tag(
+    project_name: ProjectName,
+    repository_name: RepositoryName,
+    reference: Reference,
+    tag_name: TagName,
+    registry: Services,
+    caller: Caller,
+    actor: Acting,
+) -> Response:
+    name = await full_name(registry, caller, project_name, repository_name, Action.TAG_DELETE)
+    await registry.tags.delete(name, reference, tag_name, actor)
+    return Response(status_code=200)

@@ -1,0 +1,25 @@
+"""The base of every request body: strict types, so that ``false`` is not a number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+# The largest integer a JSON number carries exactly (and so every client and fuzzer).
+MAX_INT = 2**53 - 1
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        """JSON says 3.0 is the integer 3; strict mode alone would refuse it."""
+        if isinstance(data, dict):
+            return {
+                key: int(value) if isinstance(value, float) and value.is_integer() else value
+                for key, value in data.items()
+            }
+        return data

@@ -1,0 +1,1 @@
+"""The console face: logins (local and OpenID Connect) and, later, the pages."""

@@ -1,0 +1,51 @@
+"""schemathesis against the API's own OpenAPI document, on a real dockyard process.
+
+Every operation is called with generated valid and invalid input, as the admin
+and as nobody; any 5xx, an undocumented status, a body that breaks the declared
+schema or a wrong content type fails the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from tests.servers import ADMIN, DockyardServer
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockyardServer]:
+    server = DockyardServer(tmp_path_factory.mktemp("schemathesis") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def api_schema(api_server: DockyardServer) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(f"{api_server.url}/api/v2.0/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+def test_every_operation_as_the_admin(case: schemathesis.Case) -> None:
+    case.call_and_validate(auth=ADMIN)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+def test_every_operation_anonymously(case: schemathesis.Case) -> None:
+    case.call_and_validate()
