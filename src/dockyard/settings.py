@@ -100,6 +100,10 @@ class AuthSettings(BaseModel):
     ldap: LdapSettings = LdapSettings()
     oidc: OidcSettings = OidcSettings()
 
+    def base_url(self, scheme: str, netloc: str) -> str:
+        """Where clients reach the registry: ``external_url``, else the request's own."""
+        return self.external_url.rstrip("/") or f"{scheme}://{netloc}"
+
 
 class Settings(BaseSettings):
     """Everything dockyard reads from its environment, in one place."""

@@ -37,7 +37,7 @@ class OverallHealth(BaseModel):
 @router.get("/systeminfo", response_model=GeneralInfo, summary="General information")
 async def system_info(request: Request, registry: Services) -> GeneralInfo:
     auth = registry.settings.auth
-    url = auth.external_url.rstrip("/") or f"{request.url.scheme}://{request.url.netloc}"
+    url = auth.base_url(request.url.scheme, request.url.netloc)
     return GeneralInfo(
         dockyard_version=version("dockyard"),
         auth_mode={"db": "db_auth", "ldap": "ldap_auth", "oidc": "oidc_auth"}[auth.mode],

@@ -54,7 +54,7 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
 def challenge(request: Request, scope: str | None) -> str:
     """The ``WWW-Authenticate`` value that sends a client to the token endpoint."""
     auth = request.app.state.registry.settings.auth
-    base = auth.external_url.rstrip("/") or f"{request.url.scheme}://{request.url.netloc}"
+    base = auth.base_url(request.url.scheme, request.url.netloc)
     value = f'Bearer realm="{base}/service/token",service="{auth.service}"'
     if scope:
         value += f',scope="{scope}"'

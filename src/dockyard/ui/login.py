@@ -132,8 +132,8 @@ class LoginEndpoints:
 
 
 def _callback_url(request: Request, registry: Registry) -> str:
-    base = registry.settings.auth.external_url.rstrip("/")
-    return f"{base or f'{request.url.scheme}://{request.url.netloc}'}{CALLBACK}"
+    base = registry.settings.auth.base_url(request.url.scheme, request.url.netloc)
+    return f"{base}{CALLBACK}"
 
 
 def _safe_next(value: object) -> str:
