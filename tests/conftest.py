@@ -9,7 +9,7 @@ sends none.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,7 @@ from dockyard.app import create_app
 from dockyard.db.migrate import upgrade
 from dockyard.registry import Registry
 from dockyard.settings import Settings
+from tests.s3_server import S3Server
 from tests.servers import ADMIN_PASSWORD
 
 TEST_PROJECTS = (
@@ -88,3 +89,11 @@ async def anonymous(registry_app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One S3-speaking server for the whole run; tests take buckets of their own."""
+    server = S3Server().start()
+    yield server
+    server.stop()

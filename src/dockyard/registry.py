@@ -57,7 +57,15 @@ class Registry:
         db = open_database(settings.database_url)
         store = _blob_store(settings)
         repositories = RepositoryService(db)
-        blobs = BlobService(db, store, repositories)
+        s3 = settings.storage.s3
+        blobs = BlobService(
+            db,
+            store,
+            repositories,
+            redirect_seconds=s3.redirect_ttl_seconds
+            if settings.storage.driver == "s3" and s3.redirect
+            else None,
+        )
         checker = SecretChecker()
         projects = ProjectService(db)
         members = MemberService(db)
@@ -95,10 +103,14 @@ class Registry:
         )
 
     async def close(self) -> None:
+        await self.store.close()
         await self.db.dispose()
 
 
 def _blob_store(settings: Settings) -> BlobStore:
-    if settings.storage.driver != "filesystem":
-        raise ValueError(f"unknown storage driver {settings.storage.driver!r}")
+    if settings.storage.driver == "s3":
+        # Imported only when used: aiobotocore adds a quarter second to every start.
+        from dockyard.storage.s3 import S3BlobStore
+
+        return S3BlobStore(settings.storage.s3)
     return FilesystemBlobStore(settings.blob_root, fsync=settings.storage.fsync)

@@ -27,15 +27,42 @@ class Limits(BaseModel):
     upload_sessions_per_repository: int = Field(default=1_000, gt=0)
 
 
+class S3Settings(BaseModel):
+    """An S3-compatible object store (AWS S3, MinIO, Ceph RGW, ...): ``storage.driver: s3``."""
+
+    bucket: str = ""
+    # Keys start with this, so that one bucket can hold several registries.
+    prefix: str = ""
+    region: str = "us-east-1"
+    # Empty means AWS itself; else e.g. https://minio.example.com:9000.
+    endpoint: str = ""
+    # Empty keys mean the usual AWS chain (environment, profile, instance role).
+    access_key: str = ""
+    secret_key: SecretStr = SecretStr("")
+    # A PEM file of the CAs that sign the endpoint's certificate; empty: the system's.
+    ca_bundle: str = ""
+    verify_tls: bool = True
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Size of the parts of a multipart upload: S3 wants 5 MiB at least (but for
+    # the last), and a blob has at most 10,000 parts, so 16 MiB allows 160 GiB.
+    part_size: int = Field(default=16 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3)
+    # Answer blob GETs with 307 to a presigned URL of the object store, so that
+    # downloads bypass dockyard. Clients must be able to reach ``endpoint``.
+    redirect: bool = False
+    redirect_ttl_seconds: int = Field(default=1200, ge=60, le=7 * 24 * 3600)
+    max_connections: int = Field(default=64, ge=1)
+
+
 class StorageSettings(BaseModel):
     """Where blob content lives."""
 
-    driver: str = "filesystem"
-    # Empty means ``<data_dir>/blobs``.
+    driver: Literal["filesystem", "s3"] = "filesystem"
+    # Empty means ``<data_dir>/blobs`` (filesystem driver).
     root: str = ""
     # fsync blob content before a push is acknowledged, so that a crash of the
     # machine cannot lose a blob whose metadata was committed.
     fsync: bool = True
+    s3: S3Settings = S3Settings()
 
 
 class DatabaseSettings(BaseModel):

@@ -1,4 +1,5 @@
-"""Fixtures of the data-plane tests: each runs on SQLite and on PostgreSQL."""
+"""Fixtures of the data-plane tests: each runs on the embedded default (SQLite and
+files) and on the scale-out shape (PostgreSQL and an S3 object store)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.applications import Starlette
 from dockyard.registry import Registry
 from dockyard.settings import Settings
 from tests.postgres import PostgresServer
+from tests.s3_server import S3Server
 
 
 @pytest.fixture(scope="session")
@@ -20,14 +22,17 @@ def postgres() -> Iterator[PostgresServer]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql+s3"])
 async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """The embedded default, then the same data plane with its metadata on PostgreSQL."""
+    """The embedded default, then the same data plane on PostgreSQL and S3."""
     settings = Settings(data_dir=tmp_path / "data")
-    if request.param == "postgresql":
+    if request.param == "postgresql+s3":
         postgres: PostgresServer = request.getfixturevalue("postgres")
         await postgres.empty()
         settings.database.url = postgres.url
+        s3: S3Server = request.getfixturevalue("s3_server")
+        settings.storage.driver = "s3"
+        settings.storage.s3 = s3.settings()
     return settings
 
 

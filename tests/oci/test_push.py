@@ -16,6 +16,7 @@ from tests.oci.helpers import (
     push_blob,
     start_upload,
 )
+from tests.stored import stored_copies
 
 NAME = "library/push"
 
@@ -390,10 +391,8 @@ async def test_same_blob_in_two_repositories_is_stored_once(
     digest = await push_blob(client, "team/one", data)
     assert await push_blob(client, "team/two", data) == digest
     assert await push_blob(client, "team/two", data) == digest  # and again: still one copy
-    encoded = digest.split(":", 1)[1]
-    stored = [p for p in settings.blob_root.rglob(encoded) if "_uploads" not in p.parts]
-    assert len(stored) == 1, stored
-    assert stored[0].read_bytes() == data
+    stored = stored_copies(settings, digest)
+    assert stored == [data]
     assert await registry.blobs.size("team/one", digest) == len(data)
     assert await registry.blobs.size("team/two", digest) == len(data)
     await assert_blob(client, "team/one", data, digest)

@@ -26,10 +26,19 @@ _LINKED_SIZE = (
 
 
 class BlobService:
-    def __init__(self, db: Database, store: BlobStore, repositories: RepositoryService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: BlobStore,
+        repositories: RepositoryService,
+        *,
+        redirect_seconds: int | None = None,
+    ) -> None:
         self.db = db
         self.store = store
         self.repositories = repositories
+        # Downloads go to the store's own URLs, valid this long (None: served here).
+        self.redirect_seconds = redirect_seconds
 
     async def size(self, name: str, digest: str) -> int:
         """The size of a blob that repository ``name`` links; BlobUnknown otherwise."""
@@ -41,11 +50,18 @@ class BlobService:
 
     async def open(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes ``[start, end)`` of a blob, checked to be in storage before headers go out."""
-        if await self.store.stat(digest) is None:
+        chunks = await self.store.open(digest, start, end)
+        if chunks is None:
             raise BlobUnknown(
                 "the blob's content is missing from storage", detail={"digest": digest}
             )
-        return self.store.read(digest, start, end)
+        return chunks
+
+    async def redirect(self, digest: str) -> str | None:
+        """Where clients should download a blob from instead, if the store serves it."""
+        if self.redirect_seconds is None:
+            return None
+        return await self.store.url(digest, self.redirect_seconds)
 
     @staticmethod
     async def record(conn: Conn, repository_id: int, digest: str, size: int) -> None:

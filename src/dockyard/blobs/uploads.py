@@ -16,7 +16,7 @@ import re
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -140,7 +140,7 @@ class UploadService:
             hasher = self._cached_hasher(upload_id, size, DEFAULT_ALGORITHM)
             new_size = await self._write(upload_id, size, body, hasher)
             if length is not None and new_size - size != length:
-                await self.store.truncate_upload(upload_id, size)
+                # The session's size stays where it was, so what was stored is ignored.
                 raise BlobUploadInvalid(
                     f"Content-Range announced {length} bytes but the body held {new_size - size}"
                 )
@@ -167,12 +167,13 @@ class UploadService:
             repository_id, size = await self._session(name, upload_id)
             hasher = self._cached_hasher(upload_id, size, digest.algorithm)
             size = await self._write(upload_id, size, body, hasher)
+            await self.store.seal_upload(upload_id, size)
             if hasher is None:
                 hasher = await self._hash_stored(upload_id, size, digest.algorithm)
             if hasher.hexdigest() != digest.encoded:
                 await self.cancel(name, upload_id)
                 raise DigestInvalid(detail={"digest": str(digest)})
-            await self.store.commit_upload(upload_id, str(digest))
+            await self.store.commit_upload(upload_id, str(digest), size)
             async with self.db.write() as conn:
                 await self.blobs.record(conn, repository_id, str(digest), size)
                 await conn.execute(delete(UploadSession).where(UploadSession.id == upload_id))
@@ -180,20 +181,37 @@ class UploadService:
 
     async def upload_whole(self, name: str, digest: Digest, body: AsyncIterable[bytes]) -> None:
         """A monolithic upload (POST with ``?digest=``): no session row, nothing to resume."""
-        upload_id = uuid.uuid4().hex
-        await self.store.start_upload(upload_id)
-        try:
-            hasher = new_hasher(digest.algorithm)
-            size = await self._write(upload_id, 0, body, hasher)
+        hasher = new_hasher(digest.algorithm)
+        pieces = _batches(body, hasher)
+        first = await anext(pieces, b"")
+        second = await anext(pieces, None)
+        if second is None:
+            # Small enough for one piece (a config, most manifests' layers): one store write.
             if hasher.hexdigest() != digest.encoded:
                 raise DigestInvalid(detail={"digest": str(digest)})
-            await self.store.commit_upload(upload_id, str(digest))
-        except BaseException:
-            await self.store.delete_upload(upload_id)
-            raise
+            await self.store.put(str(digest), first)
+            size = len(first)
+        else:
+            size = await self._upload_pieces(digest, _chain(first, second, pieces), hasher)
         async with self.db.write() as conn:
             repository_id = await self.repositories.ensure(conn, name)
             await self.blobs.record(conn, repository_id, str(digest), size)
+
+    async def _upload_pieces(
+        self, digest: Digest, pieces: AsyncIterable[bytes], hasher: Hasher
+    ) -> int:
+        upload_id = uuid.uuid4().hex
+        await self.store.start_upload(upload_id)
+        try:
+            size = await self.store.write_upload(upload_id, 0, pieces)
+            await self.store.seal_upload(upload_id, size)
+            if hasher.hexdigest() != digest.encoded:
+                raise DigestInvalid(detail={"digest": str(digest)})
+            await self.store.commit_upload(upload_id, str(digest), size)
+        except BaseException:
+            await self.store.delete_upload(upload_id)
+            raise
+        return size
 
     async def cancel(self, name: str, upload_id: str) -> None:
         await self._session(name, upload_id)
@@ -241,44 +259,8 @@ class UploadService:
         self, upload_id: str, offset: int, body: AsyncIterable[bytes], hasher: Hasher | None
     ) -> int:
         """Stream ``body`` into the upload at ``offset`` (hashing it when there is a running
-        hash); return the new size.
-
-        On any failure the upload is cut back to ``offset``, as if the chunk never came.
-        """
-        position = offset
-        pending: list[bytes] = []
-        pending_bytes = 0
-        try:
-            async for chunk in body:
-                if not chunk:
-                    continue
-                pending.append(chunk)
-                pending_bytes += len(chunk)
-                if pending_bytes >= BATCH_BYTES:
-                    await self._flush(upload_id, position, b"".join(pending), hasher)
-                    position += pending_bytes
-                    pending, pending_bytes = [], 0
-            if pending:
-                await self._flush(upload_id, position, b"".join(pending), hasher)
-                position += pending_bytes
-            else:
-                # Drop bytes a crashed earlier request may have left past the end.
-                await self.store.truncate_upload(upload_id, position)
-        except BaseException:
-            await self.store.truncate_upload(upload_id, offset)
-            raise
-        return position
-
-    async def _flush(
-        self, upload_id: str, position: int, data: bytes, hasher: Hasher | None
-    ) -> None:
-        if hasher is None:
-            await self.store.write_upload(upload_id, position, data)
-            return
-        await asyncio.gather(
-            asyncio.to_thread(hasher.update, data),
-            self.store.write_upload(upload_id, position, data),
-        )
+        hash); return the new size. On failure the session stays at ``offset``."""
+        return await self.store.write_upload(upload_id, offset, _batches(body, hasher))
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         lock = self._locks.get(upload_id)
@@ -294,3 +276,42 @@ class UploadService:
 
     def _forget(self, upload_id: str) -> None:
         self._hashers.pop(upload_id, None)
+
+
+async def _batches(body: AsyncIterable[bytes], hasher: Hasher | None) -> AsyncIterator[bytes]:
+    """``body`` in pieces of about BATCH_BYTES, each hashed in a thread while the store
+    writes it; the hash of the last piece is done when the iteration ends."""
+    hashing: asyncio.Future[None] | None = None
+    pending: list[bytes] = []
+    pending_bytes = 0
+
+    async def emit() -> bytes:
+        nonlocal hashing
+        piece = b"".join(pending)
+        if hasher is not None:
+            if hashing is not None:
+                await hashing
+            hashing = asyncio.ensure_future(asyncio.to_thread(hasher.update, piece))
+        return piece
+
+    async for chunk in body:
+        if not chunk:
+            continue
+        pending.append(chunk)
+        pending_bytes += len(chunk)
+        if pending_bytes >= BATCH_BYTES:
+            yield await emit()
+            pending, pending_bytes = [], 0
+    if pending:
+        yield await emit()
+    if hashing is not None:
+        await hashing
+
+
+async def _chain(*parts: bytes | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        if isinstance(part, bytes):
+            yield part
+        else:
+            async for piece in part:
+                yield piece

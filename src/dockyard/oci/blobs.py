@@ -38,6 +38,12 @@ class BlobEndpoints:
         headers["Content-Length"] = str(end - start)
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers)
+        location = await self.registry.blobs.redirect(digest)
+        if location is not None:
+            # The client repeats its Range header at the object store.
+            return Response(
+                status_code=307, headers={"Location": location, "Docker-Content-Digest": digest}
+            )
         return StreamingResponse(
             await self.registry.blobs.open(digest, start, end), status_code=status, headers=headers
         )

@@ -8,10 +8,9 @@ already in the page cache run inline (see ``_cached``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 READ_CHUNK = 4 * 1024 * 1024
@@ -34,21 +33,32 @@ class FilesystemBlobStore:
     async def start_upload(self, upload_id: str) -> None:
         self._upload_path(upload_id).touch(exist_ok=False)
 
-    async def write_upload(self, upload_id: str, offset: int, data: bytes) -> None:
-        await asyncio.to_thread(_pwrite_and_cut, self._upload_path(upload_id), offset, data)
+    async def write_upload(self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
+        fd = os.open(self._upload_path(upload_id), os.O_WRONLY)
+        position = offset
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(_pwrite_all, fd, chunk, position)
+                position += len(chunk)
+            # Drop bytes that an earlier, failed write left past the end.
+            os.ftruncate(fd, position)
+        except BaseException:
+            os.ftruncate(fd, offset)
+            raise
+        finally:
+            os.close(fd)
+        return position
 
-    async def truncate_upload(self, upload_id: str, size: int) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.truncate(self._upload_path(upload_id), size)
+    async def seal_upload(self, upload_id: str, size: int) -> None:
+        path = self._upload_path(upload_id)
+        if path.stat().st_size != size:
+            os.truncate(path, size)
 
     async def read_upload(self, upload_id: str, size: int) -> AsyncIterator[bytes]:
         async for chunk in _read_file(self._upload_path(upload_id), 0, size):
             yield chunk
 
-    async def upload_exists(self, upload_id: str) -> bool:
-        return self._upload_path(upload_id).exists()
-
-    async def commit_upload(self, upload_id: str, digest: str) -> None:
+    async def commit_upload(self, upload_id: str, digest: str, size: int) -> None:
         await asyncio.to_thread(self._commit, self._upload_path(upload_id), digest)
 
     def _commit(self, source: Path, digest: str) -> None:
@@ -72,9 +82,9 @@ class FilesystemBlobStore:
 
     async def put(self, digest: str, data: bytes) -> None:
         upload_id = uuid.uuid4().hex
-        await self.start_upload(upload_id)
-        await self.write_upload(upload_id, 0, data)
-        await self.commit_upload(upload_id, digest)
+        path = self._upload_path(upload_id)
+        await asyncio.to_thread(path.write_bytes, data)
+        await self.commit_upload(upload_id, digest, len(data))
 
     async def stat(self, digest: str) -> int | None:
         try:
@@ -82,11 +92,18 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             return None
 
-    async def read(
+    async def open(
         self, digest: str, start: int = 0, end: int | None = None
-    ) -> AsyncIterator[bytes]:
-        async for chunk in _read_file(self._blob_path(digest), start, end):
-            yield chunk
+    ) -> AsyncIterator[bytes] | None:
+        path = self._blob_path(digest)
+        if not path.exists():
+            return None
+        # Opened when the response starts to stream, so that a response never
+        # sent holds no descriptor.
+        return _read_file(path, start, end)
+
+    async def url(self, digest: str, ttl_seconds: int) -> str | None:
+        return None
 
     async def delete(self, digest: str) -> None:
         self._blob_path(digest).unlink(missing_ok=True)
@@ -96,20 +113,17 @@ class FilesystemBlobStore:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise OSError(f"blob root {self.root} is not writable")
 
+    async def close(self) -> None:
+        return None
 
-def _pwrite_and_cut(path: Path, offset: int, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        view = memoryview(data)
-        position = offset
-        while view:
-            written = os.pwrite(fd, view, position)
-            view = view[written:]
-            position += written
-        if os.fstat(fd).st_size > position:
-            os.ftruncate(fd, position)
-    finally:
-        os.close(fd)
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    position = offset
+    while view:
+        written = os.pwrite(fd, view, position)
+        view = view[written:]
+        position += written
 
 
 def _fsync_dir(path: Path) -> None:
