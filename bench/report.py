@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 
 from bench.cpu import CpuShare
 from bench.rows import RowSpec
+from bench.services import SERVICE_TITLES
 from bench.targets import TARGET_TITLES
 
 FAILED = "failed"
+# dockyard's column and the Distribution column it is compared with, on the same storage.
+PAIRS = (("dockyard", "distribution"), ("dockyard-pg-s3", "distribution-s3"))
 
 
 @dataclass
@@ -21,6 +24,8 @@ class Results:
     figures: dict[str, dict[str, float]] = field(default_factory=dict)
     errors: dict[str, dict[str, str]] = field(default_factory=dict)
     cpu: dict[str, CpuShare] = field(default_factory=dict)
+    # Per target: how some of its rows ran differently (bench.session.Session.remark).
+    remarks: dict[str, list[str]] = field(default_factory=dict)
 
     def record(self, target: str, figures: dict[str, float]) -> None:
         self.figures.setdefault(target, {}).update(figures)
@@ -42,27 +47,30 @@ def render(results: Results, machine: Sequence[tuple[str, str]], notes: Sequence
     if results.cpu:
         lines += ["CPU time while each registry ran, from its start to its stop:", ""]
         lines += [
-            f"- {TARGET_TITLES[target]}: server {share.server_seconds:.1f} s, client and wrk "
-            f"{share.client_seconds:.1f} s, other processes {share.other_seconds:.1f} s "
-            f"({share.other_percent:.1f}% of the machine over {share.wall_seconds:.0f} s)"
+            f"- {TARGET_TITLES[target]}: server {share.server_seconds:.1f} s, "
+            + "".join(
+                f"{SERVICE_TITLES.get(name, name)} {seconds:.1f} s, "
+                for name, seconds in share.service_seconds.items()
+            )
+            + f"client and wrk {share.client_seconds:.1f} s, other processes "
+            f"{share.other_seconds:.1f} s ({share.other_percent:.1f}% of the machine over "
+            f"{share.wall_seconds:.0f} s)"
             for target, share in results.cpu.items()
         ]
         lines.append("")
-    titles = [TARGET_TITLES[target] for target in results.targets]
-    header = ["Row", "Unit", "Better", *titles]
-    compare = results.targets == ["dockyard", "distribution"]
-    if compare:
-        header.append("dockyard / Distribution")
+    columns = _columns(results.targets)
+    header = ["Row", "Unit", "Better", *(_title(column) for column in columns)]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---", "---", "---"] + ["---:"] * (len(header) - 3)) + "|")
     for row in results.rows:
         cells = [row.label, row.unit, row.better]
-        values = [results.figures.get(target, {}).get(row.key) for target in results.targets]
-        for target, value in zip(results.targets, values, strict=True):
-            cells.append(_format(value) if value is not None else _error_cell(results, target, row))
-        if compare:
-            mine, theirs = values
-            cells.append(_ratio(row, mine, theirs))
+        for column in columns:
+            if isinstance(column, tuple):
+                mine, theirs = (results.figures.get(t, {}).get(row.key) for t in column)
+                cells.append(_ratio(row, mine, theirs))
+                continue
+            value = results.figures.get(column, {}).get(row.key)
+            cells.append(_format(value) if value is not None else _error_cell(results, column, row))
         lines.append("| " + " | ".join(cells) + " |")
     errors = [
         f"- {TARGET_TITLES[target]}, {', '.join(keys)}: {message}"
@@ -71,7 +79,31 @@ def render(results: Results, machine: Sequence[tuple[str, str]], notes: Sequence
     ]
     if errors:
         lines += ["", "## Failed rows", "", *errors]
+    remarks = [
+        f"- {TARGET_TITLES[target]}, {remark}"
+        for target, messages in results.remarks.items()
+        for remark in messages
+    ]
+    if remarks:
+        lines += ["", "## How some rows ran", "", *remarks]
     return "\n".join(lines) + "\n"
+
+
+def _columns(targets: Sequence[str]) -> list[str | tuple[str, str]]:
+    """Each target's column, and after the two targets of a pair, their ratio's."""
+    columns: list[str | tuple[str, str]] = []
+    for target in targets:
+        columns.append(target)
+        for pair in PAIRS:
+            if target == pair[1] and pair[0] in targets:
+                columns.append(pair)
+    return columns
+
+
+def _title(column: str | tuple[str, str]) -> str:
+    if isinstance(column, tuple):
+        return " / ".join(TARGET_TITLES[target] for target in column)
+    return TARGET_TITLES[column]
 
 
 def _ratio(row: RowSpec, mine: float | None, theirs: float | None) -> str:

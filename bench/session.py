@@ -14,6 +14,7 @@ from bench import auth
 from bench.client import RegistryClient
 from bench.payload import BlobSource
 from bench.plan import Plan
+from bench.services import S3Bucket
 from bench.targets import RegistryProcess
 
 T = TypeVar("T")
@@ -28,6 +29,10 @@ class Session:
     source: BlobSource
     workdir: Path
     wrk: str = "wrk"
+    # The bucket a target on the S3 server stores its blobs in.
+    s3: S3Bucket | None = None
+    # What the report must say about how this target's rows ran (set up differently...).
+    remarks: list[str] = field(default_factory=list)
     _fixtures: dict[str, Any] = field(default_factory=dict)
     # Per repository: the token and when to fetch a new one (time.monotonic()).
     _tokens: dict[str, tuple[auth.Token, float]] = field(default_factory=dict)
@@ -77,6 +82,11 @@ class Session:
             self._fixtures[name] = make()
         value: T = self._fixtures[name]
         return value
+
+    def remark(self, message: str) -> None:
+        """Something the report lists under the table, for this target; on stderr too."""
+        self.remarks.append(message)
+        self.say(message)
 
     def say(self, message: str) -> None:
         """Progress, on stderr."""

@@ -1,4 +1,4 @@
-"""The two registries under test, each started as a process of our own on 127.0.0.1.
+"""The registries under test, each started as a process of our own on 127.0.0.1.
 
 Distribution gets a generated ``config.yml``: filesystem storage in a fresh
 directory, deletes enabled, warn-level logs, no access log, and the in-memory
@@ -7,11 +7,19 @@ authentication. dockyard is started from a command template (``--dockyard-cmd``)
 so that flags such as ``--workers`` can be passed, with the ``admin`` password
 set in its environment and the private project the bench pushes to created
 beforehand by ``dockyard admin create-project``.
+
+The scale-out targets are the same two registries on the services of
+``services.py``: ``dockyard-pg-s3`` gets the database URL and the S3 driver's
+settings as ``DOCKYARD_*`` variables, ``distribution-s3`` its ``s3`` storage
+driver on a bucket of the same kind of S3 server, with redirects off so that
+blobs go through the registry, as dockyard's do (``storage.s3.redirect`` off).
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import importlib
 import os
 import secrets
 import shlex
@@ -26,12 +34,23 @@ from pathlib import Path
 import yaml
 
 from bench.auth import Credentials
-from bench.errors import TargetFailed
+from bench.errors import BenchError, TargetFailed
+from bench.services import S3Bucket, Services
 
 HOST = "127.0.0.1"
 DOCKYARD_COMMAND = "{python} -m dockyard serve --host 127.0.0.1 --port {port} --data-dir {data_dir}"
 DISTRIBUTION_BINARY = "/usr/bin/docker-registry"
-TARGET_TITLES = {"dockyard": "dockyard", "distribution": "Distribution"}
+# Distribution S3's storage.s3.multipartcopythresholdsize: S3's CopyObject limit, where
+# dockyard too stops copying whole objects (its default is 32 MiB).
+MULTIPART_COPY_THRESHOLD = 5 * 1024**3
+TARGET_TITLES = {
+    "dockyard": "dockyard",
+    "distribution": "Distribution",
+    "dockyard-pg-s3": "dockyard PG+S3",
+    "distribution-s3": "Distribution S3",
+}
+# The targets that are dockyard, whatever it runs on (the token row measures only them).
+DOCKYARD_TARGETS = frozenset({"dockyard", "dockyard-pg-s3"})
 # dockyard's private project holding every bench/... repository; ``library`` is its
 # public one, which exists from the start.
 PRIVATE_PROJECT = "bench"
@@ -50,6 +69,8 @@ class TargetCommands:
 
     dockyard: str = DOCKYARD_COMMAND
     distribution: str = DISTRIBUTION_BINARY
+    # dockyard on PostgreSQL and S3; None: the same command as ``dockyard``.
+    dockyard_pg_s3: str | None = None
 
 
 class RegistryProcess:
@@ -141,26 +162,46 @@ class RegistryProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def launch(key: str, commands: TargetCommands, workdir: Path) -> RegistryProcess:
-    """Prepare the process for target ``key`` ("dockyard" or "distribution"), not started."""
+def launch(
+    key: str, commands: TargetCommands, workdir: Path, services: Services | None = None
+) -> RegistryProcess:
+    """Prepare the process for target ``key`` (see TARGET_TITLES), not started; the scale-out
+    targets take the database and bucket of ``services``."""
+    services = services or Services()
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True)
     port = _free_port()
-    if key == "distribution":
+    if key in ("distribution", "distribution-s3"):
+        if key == "distribution-s3" and services.s3 is None:
+            raise ValueError(f"{key} needs an S3 bucket")
         config = workdir / "config.yml"
-        config.write_text(yaml.safe_dump(_distribution_config(data_dir, port)))
+        config.write_text(yaml.safe_dump(_distribution_config(data_dir, port, services.s3)))
         command = [commands.distribution, "serve", str(config)]
-        return RegistryProcess(key, command, dict(os.environ), workdir, port)
-    if key == "dockyard":
+        env = dict(os.environ)
+        if key == "distribution-s3":
+            # aws-sdk-go cannot load a CA bundle into the transport Distribution gives it (it
+            # panics at start); the endpoint is plain http on 127.0.0.1 and needs none.
+            env.pop("AWS_CA_BUNDLE", None)
+        return RegistryProcess(key, command, env, workdir, port)
+    if key in DOCKYARD_TARGETS:
         env = dict(os.environ)
         # The same quiet logging as Distribution's, unless the caller chose otherwise.
         env.setdefault("DOCKYARD_LOG_LEVEL", "warning")
+        if key == "dockyard-pg-s3":
+            if not {"DOCKYARD_DATABASE__URL", "DOCKYARD_STORAGE__DRIVER"} <= set(
+                services.dockyard_env
+            ):
+                raise ValueError(f"{key} needs a database and a bucket")
+            env.update(services.dockyard_env)
         # A fresh data directory: the admin account is created on first start with this.
         credentials = Credentials("admin", secrets.token_urlsafe(18))
         env["DOCKYARD_ADMIN_PASSWORD"] = credentials.password
+        template = commands.dockyard
+        if key == "dockyard-pg-s3" and commands.dockyard_pg_s3:
+            template = commands.dockyard_pg_s3
         command = [
             part.format(python=sys.executable, port=port, data_dir=data_dir)
-            for part in shlex.split(commands.dockyard)
+            for part in shlex.split(template)
         ]
         setup = [_create_project(command, PRIVATE_PROJECT)]
         return RegistryProcess(key, command, env, workdir, port, credentials, setup)
@@ -182,17 +223,67 @@ def _create_project(serve: list[str], name: str) -> list[str]:
     return [*serve[:at], "admin", "create-project", name, *options]
 
 
-def _distribution_config(data_dir: Path, port: int) -> dict[str, object]:
+def _distribution_config(data_dir: Path, port: int, s3: S3Bucket | None) -> dict[str, object]:
+    storage: dict[str, object] = {
+        "filesystem": {"rootdirectory": str(data_dir)},
+        "delete": {"enabled": True},
+        "cache": {"blobdescriptor": "inmemory"},
+    }
+    if s3 is not None:
+        del storage["filesystem"]
+        storage["s3"] = {
+            "accesskey": s3.access_key,
+            "secretkey": s3.secret_key,
+            "region": s3.region,
+            "regionendpoint": s3.endpoint,
+            "bucket": s3.bucket,
+            "secure": False,
+            "v4auth": True,
+            "forcepathstyle": True,
+            "chunksize": s3.part_size,
+            # Commit a blob of up to 5 GiB with one CopyObject, as dockyard does, rather than
+            # UploadPartCopy per 32 MiB: moto reads the whole source object for every part
+            # copied, so a 2 GiB push ran at 8 MB/s with moto copying GiBs per part.
+            "multipartcopythresholdsize": MULTIPART_COPY_THRESHOLD,
+        }
+        # Blob GETs through the registry, as dockyard serves them (no 307 to the store).
+        storage["redirect"] = {"disable": True}
     return {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
-        "storage": {
-            "filesystem": {"rootdirectory": str(data_dir)},
-            "delete": {"enabled": True},
-            "cache": {"blobdescriptor": "inmemory"},
-        },
+        "storage": storage,
         "http": {"addr": f"{HOST}:{port}", "secret": secrets.token_hex(16)},
     }
+
+
+def store_in_distribution_bucket(bucket: S3Bucket, repository: str, data: bytes) -> str:
+    """Write a blob into ``bucket`` where Distribution's s3 driver keeps it, as a push to
+    ``repository`` would leave it (the blob's data and the repository's layer link); its digest.
+
+    For the one blob Distribution 2.8 cannot push to S3: the 0-byte one, which it commits as a
+    multipart upload without parts, which S3 (moto as AWS) refuses as MalformedXML
+    (distribution/distribution#3763, fixed after 2.8). The blob HEAD row needs that blob."""
+    boto3 = importlib.import_module("boto3")  # by name: boto3 ships no type information
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    encoded = digest.split(":", 1)[1]
+    client = boto3.client(
+        "s3",
+        endpoint_url=bucket.endpoint,
+        region_name=bucket.region,
+        aws_access_key_id=bucket.access_key,
+        aws_secret_access_key=bucket.secret_key,
+    )
+    root = "docker/registry/v2"
+    objects = {
+        f"{root}/blobs/sha256/{encoded[:2]}/{encoded}/data": data,
+        f"{root}/repositories/{repository}/_layers/sha256/{encoded}/link": digest.encode(),
+    }
+    for key, body in objects.items():
+        try:
+            client.put_object(Bucket=bucket.bucket, Key=key, Body=body)
+        except Exception as error:  # botocore's, whichever: the row cannot run
+            raise BenchError(f"writing {key} into the bucket failed: {error}") from error
+    return digest
 
 
 def _answers(host: str, port: int) -> bool:

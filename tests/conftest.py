@@ -1,5 +1,7 @@
 """Fixtures shared by every test: settings in a temporary data dir, the app, an HTTP client.
 
+Each test that uses them runs twice: on SQLite and files, and on PostgreSQL and S3.
+
 The app starts as a fresh install does: an ``admin`` account (password ADMIN_PASSWORD),
 the public ``library`` project, plus the projects of TEST_PROJECTS for tests that push
 elsewhere. ``client`` is logged in as the admin with Basic credentials; ``anonymous``
@@ -21,6 +23,7 @@ from dockyard.app import create_app
 from dockyard.db.migrate import upgrade
 from dockyard.registry import Registry
 from dockyard.settings import Settings
+from tests.postgres import PostgresServer
 from tests.s3_server import S3Server
 from tests.servers import ADMIN_PASSWORD
 
@@ -49,9 +52,30 @@ def _cheap_password_hashes() -> None:
     passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+BACKENDS = ["sqlite", "postgresql+s3"]
+
+
+async def backend_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> Settings:
+    """Settings of a fresh registry on ``backend``: the embedded default (SQLite and files)
+    or the scale-out shape (PostgreSQL and an S3 bucket, each test a clean database and
+    a bucket of its own)."""
+    settings = Settings(data_dir=tmp_path / "data")
+    if backend == "postgresql+s3":
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        await postgres.empty()
+        settings.database.url = postgres.url
+        s3: S3Server = request.getfixturevalue("s3_server")
+        settings.storage.driver = "s3"
+        settings.storage.s3 = s3.settings()
+    return settings
+
+
+@pytest.fixture(params=BACKENDS)
+async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Every test that builds a registry runs on both backends."""
+    return await backend_settings(request, tmp_path, request.param)
 
 
 async def install(registry: Registry) -> None:
@@ -89,6 +113,14 @@ async def anonymous(registry_app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL cluster for the whole run, started by the tests."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

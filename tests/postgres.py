@@ -113,6 +113,16 @@ class PostgresServer:
         finally:
             await connection.close()
 
+    async def new_database(self, name: str) -> str:
+        """A new, empty database (no schema at all) in the cluster; its URL."""
+        connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
+
     async def empty(self) -> None:
         """Back to a freshly migrated database."""
         tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)

@@ -89,6 +89,18 @@ class S3Server:
         values.update(overrides)
         return S3Settings.model_validate(values)
 
+    @staticmethod
+    def environment(settings: S3Settings) -> dict[str, str]:
+        """The DOCKYARD_* variables that give a server process these settings."""
+        environment = {"DOCKYARD_STORAGE__DRIVER": "s3"}
+        for name, value in settings.model_dump().items():
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            environment[f"DOCKYARD_STORAGE__S3__{name.upper()}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+        return environment
+
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every key in ``bucket`` under ``prefix``."""
         paginator = self.client().get_paginator("list_objects_v2")  # type: ignore[attr-defined]

@@ -97,11 +97,14 @@ class DockyardServer(RegistryProcess):
         *extra: str,
         workers: int = 1,
         projects: tuple[str, ...] = ("lib", "clients"),
+        env: dict[str, str] | None = None,
     ) -> None:
         port = port or free_port()
         super().__init__(data_dir.parent / f"dockyard-{port}.log", port)
         self.data_dir = data_dir
         self.projects = projects
+        # DOCKYARD_* settings of this server (a shared database, an S3 bucket).
+        self.env = env or {}
         # One process by default, so that a signal reaches the process that serves.
         self.extra = ("--workers", str(workers), *extra)
 
@@ -124,6 +127,7 @@ class DockyardServer(RegistryProcess):
         # The test's own settings only: nothing from a developer's DOCKYARD_* variables.
         environment = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
         environment["DOCKYARD_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+        environment.update(self.env)
         return environment
 
     def start(self, timeout: float = 30.0) -> DockyardServer:

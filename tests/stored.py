@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import boto3
 
 from dockyard.settings import Settings
@@ -41,3 +43,19 @@ def stored_copies(settings: Settings, digest: str) -> list[bytes]:
             for k in keys
         ]
     return [(settings.blob_root / k).read_bytes() for k in keys]
+
+
+def break_storage(settings: Settings) -> None:
+    """Make the blob storage unusable: the blob root becomes a file, the bucket goes away."""
+    if settings.storage.driver == "s3":
+        client = _s3(settings)
+        bucket = settings.storage.s3.bucket
+        for key in stored_keys(settings):
+            client.delete_object(Bucket=bucket, Key=key)  # type: ignore[attr-defined]
+        client.delete_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+        return
+    root = settings.blob_root
+    if root.exists():
+        shutil.rmtree(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    root.write_bytes(b"not a directory")

@@ -25,15 +25,21 @@ async def _dockyard(*arguments: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+def _where(settings: Settings) -> list[str]:
+    """The options that point the CLI at the registry of ``settings``."""
+    options = ["--data-dir", str(settings.data_dir)]
+    if settings.database.url:
+        options += ["--database-url", settings.database.url]
+    return options
+
+
 async def test_artifacts_list_shows_untagged_artifacts(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     old, _ = await push_image(client, "library/app", "v1", layers=(b"old",))
     new, _ = await push_image(client, "library/app", "v1", layers=(b"new",))
     await push_image(client, "library/app", "stable", layers=(b"new",))
-    data_dir = str(settings.data_dir)
-
-    code, out, err = await _dockyard("artifacts", "list", "library/app", "--data-dir", data_dir)
+    code, out, err = await _dockyard("artifacts", "list", "library/app", *_where(settings))
     assert code == 0, err
     rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
     assert rows[new][1] == "image"
@@ -41,7 +47,7 @@ async def test_artifacts_list_shows_untagged_artifacts(
     assert rows[old][3] == "<untagged>"
 
     code, out, _ = await _dockyard(
-        "artifacts", "list", "library/app", "--untagged", "--data-dir", data_dir
+        "artifacts", "list", "library/app", "--untagged", *_where(settings)
     )
     assert code == 0
     assert [line.split("\t")[0] for line in out.splitlines()] == [old]
@@ -50,15 +56,14 @@ async def test_artifacts_list_shows_untagged_artifacts(
 
 
 async def test_artifacts_list_of_an_unknown_repository_fails_clearly(settings: Settings) -> None:
-    code, _, err = await _dockyard(
-        "artifacts", "list", "library/none", "--data-dir", str(settings.data_dir)
-    )
+    code, _, err = await _dockyard("artifacts", "list", "library/none", *_where(settings))
     assert code == 1
     assert "repository name not known" in err
 
 
 async def test_migrate_creates_the_schema(settings: Settings) -> None:
-    code, out, err = await _dockyard("migrate", "--data-dir", str(settings.data_dir))
+    code, out, err = await _dockyard("migrate", *_where(settings))
     assert code == 0, err
     assert "newest schema" in out
-    assert (settings.data_dir / "dockyard.db").exists()
+    # The embedded default makes its database file; PostgreSQL needs none.
+    assert (settings.data_dir / "dockyard.db").exists() == (not settings.database.url)

@@ -15,7 +15,7 @@ from bench.errors import BenchError
 from bench.plan import Plan
 from bench.rows import Figures, RowSpec, Workload
 from bench.session import Session
-from bench.targets import PRIVATE_PROJECT
+from bench.targets import DOCKYARD_TARGETS, PRIVATE_PROJECT
 from bench.workloads.checked import run_wrk
 
 _REPOSITORY = f"{PRIVATE_PROJECT}/token"
@@ -66,5 +66,5 @@ TOKEN = Workload(
     "bearer tokens issued per second with Basic credentials, 64 connections, wrk (dockyard)",
     _rows,
     _run,
-    targets=frozenset({"dockyard"}),
+    targets=DOCKYARD_TARGETS,
 )

@@ -24,10 +24,16 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Background jobs run in every serving process unless left to `dockyard worker`.
+        jobs = registry.job_runner() if settings.jobs.run_in_serve else None
+        if jobs is not None:
+            await jobs.start()
         pulls = asyncio.create_task(registry.pulls.run())
         try:
             yield
         finally:
+            if jobs is not None:
+                await jobs.stop()
             pulls.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pulls

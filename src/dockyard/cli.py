@@ -1,9 +1,11 @@
-"""The command line: ``dockyard serve``, ``migrate``, ``admin``, ``artifacts``."""
+"""The command line: ``dockyard serve``, ``worker``, ``migrate``, ``admin``, ``artifacts``."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -119,6 +121,42 @@ def migrate(config: str | None, data_dir: Path | None, database_url: str | None)
     settings = _settings(config, data_dir, database_url)
     upgrade(settings.database_url)
     click.echo("database is at the newest schema")
+
+
+@main.command()
+@settings_options
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    help="Jobs run at once (default: the setting jobs.workers).",
+)
+def worker(
+    config: str | None, data_dir: Path | None, database_url: str | None, concurrency: int | None
+) -> None:
+    """Run background jobs and fire schedules, without serving HTTP; stops on SIGTERM or Ctrl-C,
+    letting running jobs finish within jobs.shutdown_grace_seconds."""
+    settings = _settings(config, data_dir, database_url)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _migrate_if_allowed(settings)
+
+    async def work(registry: Registry) -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        runner = registry.job_runner(slots=concurrency)
+        await runner.start()
+        kinds = ", ".join(registry.job_handlers.kinds())
+        click.echo(f"dockyard worker {runner.worker.id}: {runner.worker.slots} slots ({kinds})")
+        try:
+            await stopping.wait()
+        finally:
+            await runner.stop()
+        click.echo("dockyard worker stopped")
+
+    _run(settings, work)
 
 
 async def _ensure_admin(registry: Registry) -> None:

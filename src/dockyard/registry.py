@@ -16,10 +16,15 @@ from dockyard.artifacts.copy import CopyService
 from dockyard.artifacts.pulls import PullRecorder
 from dockyard.artifacts.services import ManifestService
 from dockyard.artifacts.tags import TagService
+from dockyard.blobs.purge import DAILY_UPLOADS_PURGE, UPLOADS_PURGE, UploadPurge
 from dockyard.blobs.services import BlobService
 from dockyard.blobs.uploads import UploadService
 from dockyard.db import Database, open_database
 from dockyard.events.services import EventService
+from dockyard.jobs.handlers import Handlers
+from dockyard.jobs.queue import JobQueue
+from dockyard.jobs.runner import JobRunner
+from dockyard.jobs.schedules import ScheduleService, ScheduleSpec
 from dockyard.projects.members import MemberService
 from dockyard.projects.projects import ProjectService
 from dockyard.projects.services import RepositoryService
@@ -51,11 +56,20 @@ class Registry:
     cookies: CookieSigner
     # The OpenID provider's client, in auth mode oidc.
     oidc: OidcClient | None
+    # The background job queue, its cron schedules, and the handlers of each job kind.
+    jobs: JobQueue
+    schedules: ScheduleService
+    job_handlers: Handlers
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
-        db = open_database(settings.database_url)
+        db = open_database(
+            settings.database_url,
+            pool_size=settings.database.pool_size,
+            max_overflow=settings.database.max_overflow,
+        )
         store = _blob_store(settings)
+        handlers = _job_handlers(settings, db, store)
         repositories = RepositoryService(db)
         s3 = settings.storage.s3
         blobs = BlobService(
@@ -85,6 +99,7 @@ class Registry:
                 repositories,
                 blobs,
                 max_sessions=settings.limits.upload_sessions_per_repository,
+                lease_seconds=settings.limits.upload_lease_seconds,
             ),
             manifests=manifests,
             pulls=PullRecorder(db),
@@ -100,6 +115,20 @@ class Registry:
             events=EventService(db),
             cookies=CookieSigner(tokens),
             oidc=OidcClient(settings.auth.oidc) if settings.auth.mode == "oidc" else None,
+            jobs=JobQueue(db, settings.jobs),
+            schedules=ScheduleService(db, handlers),
+            job_handlers=handlers,
+        )
+
+    def job_runner(self, *, slots: int | None = None) -> JobRunner:
+        """The worker and scheduler of this process, with the built-in schedules."""
+        return JobRunner(
+            self.jobs,
+            self.schedules,
+            self.job_handlers,
+            self.settings.jobs,
+            builtins=BUILTIN_SCHEDULES,
+            slots=slots,
         )
 
     async def close(self) -> None:
@@ -114,3 +143,18 @@ def _blob_store(settings: Settings) -> BlobStore:
 
         return S3BlobStore(settings.storage.s3)
     return FilesystemBlobStore(settings.blob_root, fsync=settings.storage.fsync)
+
+
+# Created on first start when missing; an admin may change or disable them after.
+BUILTIN_SCHEDULES: tuple[ScheduleSpec, ...] = (DAILY_UPLOADS_PURGE,)
+# The job kinds that _job_handlers registers, for the API's schema to list.
+JOB_KINDS: tuple[str, ...] = (UPLOADS_PURGE,)
+
+
+def _job_handlers(settings: Settings, db: Database, store: BlobStore) -> Handlers:
+    """Every job kind this registry runs, with the services its handler needs."""
+    handlers = Handlers()
+    handlers.register(
+        UPLOADS_PURGE, UploadPurge(db, store, max_idle_hours=settings.jobs.upload_max_idle_hours)
+    )
+    return handlers

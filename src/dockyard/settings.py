@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -25,6 +25,9 @@ class Limits(BaseModel):
     page_max_entries: int = Field(default=10_000, gt=0)
     # Open upload sessions one repository may hold; more get 429 TOOMANYREQUESTS.
     upload_sessions_per_repository: int = Field(default=1_000, gt=0)
+    # A request writing an upload session that shows no progress this long (a
+    # replica that died) loses it to the next request for the same session.
+    upload_lease_seconds: float = Field(default=60.0, ge=1)
 
 
 class S3Settings(BaseModel):
@@ -70,6 +73,10 @@ class DatabaseSettings(BaseModel):
 
     url: str = ""
     auto_migrate: bool = True
+    # PostgreSQL connections each server or worker process keeps open, and how many
+    # more it may open under load: size the server's max_connections for all replicas.
+    pool_size: int = Field(default=20, ge=1, le=1000)
+    max_overflow: int = Field(default=20, ge=0, le=1000)
 
 
 class LdapSettings(BaseModel):
@@ -132,6 +139,38 @@ class AuthSettings(BaseModel):
         return self.external_url.rstrip("/") or f"{scheme}://{netloc}"
 
 
+class JobSettings(BaseModel):
+    """The background job queue: the workers each process runs, and how they hold jobs."""
+
+    # Jobs one process runs at once.
+    workers: int = Field(default=2, ge=1, le=256)
+    # ``dockyard serve`` runs workers and the scheduler too; off, only ``dockyard worker`` does.
+    run_in_serve: bool = True
+    # How often an idle worker looks for due jobs (jobs enqueued by the same process
+    # wake it at once), and how often the scheduler looks for due schedules.
+    poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # A running job's worker proves it is alive this often ...
+    heartbeat_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # ... and a job whose heartbeat is older than this is taken back and retried
+    # (replicas' clocks must agree to well within this).
+    lease_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # Runs of a job before a failure is final, unless the enqueuer says otherwise.
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    # Back-off after a failed attempt n: about retry_base_seconds * 2**(n-1), capped.
+    retry_base_seconds: float = Field(default=10.0, gt=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # On shutdown, running jobs may finish this long; the rest are retried elsewhere.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Upload sessions untouched this long are abandoned: the daily uploads.purge removes them.
+    upload_max_idle_hours: float = Field(default=24.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> JobSettings:
+        if self.lease_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("jobs.lease_seconds must be at least twice jobs.heartbeat_seconds")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything dockyard reads from its environment, in one place."""
 
@@ -154,6 +193,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     limits: Limits = Limits()
     auth: AuthSettings = AuthSettings()
+    jobs: JobSettings = JobSettings()
     # The first start creates the ``admin`` account with this password
     # (DOCKYARD_ADMIN_PASSWORD); without one, a generated password is printed once.
     admin_password: SecretStr | None = None

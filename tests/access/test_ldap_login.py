@@ -13,13 +13,14 @@ from dockyard.access.ldap import LdapDirectory
 from dockyard.access.rbac import Role
 from dockyard.registry import Registry
 from dockyard.settings import Settings
+from tests.conftest import BACKENDS, backend_settings
 from tests.ldap_server import SlapdServer, group_dn
 from tests.servers import ADMIN
 
 
-@pytest.fixture
-def settings(tmp_path: Path, slapd: SlapdServer) -> Settings:
-    settings = Settings(data_dir=tmp_path / "data")
+@pytest.fixture(params=BACKENDS)
+async def settings(request: pytest.FixtureRequest, tmp_path: Path, slapd: SlapdServer) -> Settings:
+    settings = await backend_settings(request, tmp_path, request.param)
     settings.auth.mode = "ldap"
     settings.auth.ldap = slapd.settings()
     return settings

@@ -13,15 +13,18 @@ from starlette.applications import Starlette
 from dockyard.access.rbac import Role
 from dockyard.registry import Registry
 from dockyard.settings import Settings
+from tests.conftest import BACKENDS, backend_settings
 from tests.oidc_server import OidcProvider, log_in
 from tests.servers import ADMIN
 
 BASE = "http://registry.test"
 
 
-@pytest.fixture
-def settings(tmp_path: Path, oidc_provider: OidcProvider) -> Settings:
-    settings = Settings(data_dir=tmp_path / "data")
+@pytest.fixture(params=BACKENDS)
+async def settings(
+    request: pytest.FixtureRequest, tmp_path: Path, oidc_provider: OidcProvider
+) -> Settings:
+    settings = await backend_settings(request, tmp_path, request.param)
     settings.auth.mode = "oidc"
     settings.auth.oidc = oidc_provider.settings(admin_group="dockyard-admins")
     return settings

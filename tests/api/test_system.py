@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from importlib.metadata import version
 
 import httpx
 
 from dockyard.registry import Registry
+from tests.stored import break_storage
 
 
 async def test_systeminfo_tells_anyone_what_this_registry_is(
@@ -48,13 +48,8 @@ async def test_health_reports_each_component(anonymous: httpx.AsyncClient) -> No
 async def test_health_is_503_when_the_blob_store_is_unusable(
     anonymous: httpx.AsyncClient, registry: Registry
 ) -> None:
-    root = registry.settings.blob_root
     assert (await anonymous.get("/api/v2.0/health")).status_code == 200
-    # The blob root becomes a file: nothing can be stored under it any more.
-    if root.exists():
-        shutil.rmtree(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    root.write_bytes(b"not a directory")
+    break_storage(registry.settings)
     r = await anonymous.get("/api/v2.0/health")
     assert r.status_code == 503, r.text
     body = r.json()

@@ -9,7 +9,9 @@ instead, to tell a client's quirk from a dockyard bug.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,9 @@ from typing import Protocol
 import pytest
 
 from tests.clients.distribution import DistributionServer
+from tests.conftest import BACKENDS
+from tests.postgres import PostgresServer
+from tests.s3_server import S3Server
 from tests.servers import ADMIN, DockyardServer
 
 HERE = Path(__file__).parent
@@ -44,16 +49,25 @@ class RunningRegistry(Protocol):
 AGAINST = os.environ.get("DOCKYARD_TEST_AGAINST", "dockyard")
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+@pytest.fixture(scope="session", params=BACKENDS if AGAINST == "dockyard" else [AGAINST])
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningRegistry]:
     """A registry as users run it: its own process, plain HTTP on 127.0.0.1.
 
-    dockyard with two workers by default; CNCF Distribution when DOCKYARD_TEST_AGAINST says so.
+    dockyard with two workers by default, on SQLite and files, then on PostgreSQL and
+    S3; CNCF Distribution when DOCKYARD_TEST_AGAINST says so.
     """
     root = tmp_path_factory.mktemp("registry")
     server: DockyardServer | DistributionServer
     if AGAINST == "dockyard":
-        server = DockyardServer(root / "data", workers=2).start()
+        env: dict[str, str] = {}
+        if request.param == "postgresql+s3":
+            postgres: PostgresServer = request.getfixturevalue("postgres")
+            env["DOCKYARD_DATABASE__URL"] = asyncio.run(postgres.new_database("clients"))
+            s3: S3Server = request.getfixturevalue("s3_server")
+            env.update(S3Server.environment(s3.settings()))
+        server = DockyardServer(root / "data", workers=2, env=env).start()
     elif AGAINST == "distribution":
         server = DistributionServer(root).start()
     else:
@@ -128,5 +142,5 @@ def tools(tmp_path_factory: pytest.TempPathFactory, registry: RunningRegistry) -
 @pytest.fixture
 def repo(request: pytest.FixtureRequest) -> str:
     """A repository of its own for each test, named after it."""
-    name = request.node.name.lower().replace("[", "-").replace("]", "").replace("_", "-")
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())
     return f"clients/{name.strip('-')}"

@@ -10,10 +10,12 @@ from fastapi.openapi.utils import get_openapi
 from dockyard.api import (
     artifacts,
     auditlogs,
+    jobs,
     members,
     projects,
     repositories,
     robots,
+    schedules,
     system,
     users,
 )
@@ -35,7 +37,8 @@ def create_api(registry: Registry) -> FastAPI:
     api = FastAPI(
         title="dockyard API",
         version="2.0",
-        description="Manage projects, members, robots, users, repositories and artifacts. "
+        description="Manage projects, members, robots, users, repositories, artifacts, "
+        "background jobs and their schedules. "
         "Authenticate with Basic credentials (users, robots, OIDC CLI secrets) or the "
         "console's session cookie.",
         docs_url="/docs",
@@ -44,7 +47,18 @@ def create_api(registry: Registry) -> FastAPI:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
     )
     api.state.registry = registry
-    for module in (system, users, projects, members, robots, auditlogs, repositories, artifacts):
+    for module in (
+        system,
+        users,
+        projects,
+        members,
+        robots,
+        auditlogs,
+        repositories,
+        artifacts,
+        jobs,
+        schedules,
+    ):
         api.include_router(module.router)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api

@@ -44,3 +44,6 @@ class UploadSession(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The request writing the session now, and until when its lease holds.
+    writer: Mapped[str | None] = mapped_column(String(32), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

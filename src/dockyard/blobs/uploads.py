@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from dockyard.blobs.digests import DEFAULT_ALGORITHM, Digest, Hasher, new_hasher
 from dockyard.blobs.models import UploadSession
@@ -55,11 +58,33 @@ _OPEN_SESSIONS = (
     .select_from(UploadSession)
     .where(UploadSession.repository_id == bindparam("repository_id"))
 )
-# Compare-and-set on the size: a concurrent chunk for the same session loses.
+# A request writes a session only while it holds the session's lease, in the
+# database, so that two replicas never write the same session at once: the
+# second is refused at once instead of overwriting the first one's parts.
+_CLAIM = (
+    update(UploadSession)
+    .where(
+        UploadSession.id == bindparam("upload_id"),
+        UploadSession.repository_id
+        == select(Repository.id).where(Repository.name == bindparam("name")).scalar_subquery(),
+        or_(UploadSession.writer.is_(None), UploadSession.lease_until < bindparam("now")),
+    )
+    .values(writer=bindparam("holder"), lease_until=bindparam("until"))
+)
+_RENEW = (
+    update(UploadSession)
+    .where(UploadSession.id == bindparam("upload_id"), UploadSession.writer == bindparam("holder"))
+    .values(lease_until=bindparam("until"))
+)
 _MOVE_SESSION = (
     update(UploadSession)
-    .where(UploadSession.id == bindparam("upload_id"), UploadSession.size == bindparam("old_size"))
-    .values(size=bindparam("new_size"), updated_at=bindparam("now"))
+    .where(UploadSession.id == bindparam("upload_id"), UploadSession.writer == bindparam("holder"))
+    .values(size=bindparam("new_size"), updated_at=bindparam("now"), writer=None, lease_until=None)
+)
+_RELEASE = (
+    update(UploadSession)
+    .where(UploadSession.id == bindparam("upload_id"), UploadSession.writer == bindparam("holder"))
+    .values(writer=None, lease_until=None)
 )
 
 
@@ -78,9 +103,13 @@ class UploadService:
         blobs: BlobService,
         *,
         max_sessions: int,
+        lease_seconds: float = 60.0,
     ) -> None:
         self.db = db
         self.max_sessions = max_sessions
+        # How long a request may go without a sign of life before another one may
+        # take its upload session over.
+        self.lease_seconds = lease_seconds
         self.store = store
         self.repositories = repositories
         self.blobs = blobs
@@ -125,7 +154,7 @@ class UploadService:
     ) -> UploadStatus:
         """Append a chunk; ``start`` and ``length`` come from Content-Range when sent,
         ``declared_length`` from Content-Length."""
-        async with self._lock(upload_id):
+        async with self._lock(upload_id), self._lease(name, upload_id) as lease:
             _, size = await self._session(name, upload_id)
             if length is not None and declared_length is not None and declared_length != length:
                 # Refused before a byte of a body that cannot be right is read.
@@ -138,7 +167,7 @@ class UploadService:
                     f"chunk starts at {start} but the upload holds {size} bytes", offset=size
                 )
             hasher = self._cached_hasher(upload_id, size, DEFAULT_ALGORITHM)
-            new_size = await self._write(upload_id, size, body, hasher)
+            new_size = await self._write(upload_id, size, body, hasher, lease)
             if length is not None and new_size - size != length:
                 # The session's size stays where it was, so what was stored is ignored.
                 raise BlobUploadInvalid(
@@ -149,13 +178,14 @@ class UploadService:
                     _MOVE_SESSION,
                     {
                         "upload_id": upload_id,
-                        "old_size": size,
+                        "holder": lease.writer,
                         "new_size": new_size,
                         "now": utcnow(),
                     },
                 )
             if moved.rowcount != 1:
-                raise RangeInvalid("the upload was changed by a concurrent request", offset=size)
+                raise lease.lost(size)
+            lease.released = True
             self._remember(upload_id, new_size, hasher)
             return UploadStatus(upload_id, new_size)
 
@@ -163,20 +193,23 @@ class UploadService:
         self, name: str, upload_id: str, digest: Digest, body: AsyncIterable[bytes]
     ) -> None:
         """Append the last chunk (if any), verify the upload against ``digest``, publish it."""
-        async with self._lock(upload_id):
+        async with self._lock(upload_id), self._lease(name, upload_id) as lease:
             repository_id, size = await self._session(name, upload_id)
             hasher = self._cached_hasher(upload_id, size, digest.algorithm)
-            size = await self._write(upload_id, size, body, hasher)
+            size = await self._write(upload_id, size, body, hasher, lease)
+            await lease.renew()
             await self.store.seal_upload(upload_id, size)
             if hasher is None:
                 hasher = await self._hash_stored(upload_id, size, digest.algorithm)
             if hasher.hexdigest() != digest.encoded:
-                await self.cancel(name, upload_id)
+                await self._drop(upload_id)
                 raise DigestInvalid(detail={"digest": str(digest)})
+            await lease.renew()
             await self.store.commit_upload(upload_id, str(digest), size)
             async with self.db.write() as conn:
                 await self.blobs.record(conn, repository_id, str(digest), size)
                 await conn.execute(delete(UploadSession).where(UploadSession.id == upload_id))
+            lease.released = True
             self._forget(upload_id)
 
     async def upload_whole(self, name: str, digest: Digest, body: AsyncIterable[bytes]) -> None:
@@ -215,10 +248,44 @@ class UploadService:
 
     async def cancel(self, name: str, upload_id: str) -> None:
         await self._session(name, upload_id)
+        await self._drop(upload_id)
+
+    async def _drop(self, upload_id: str) -> None:
         async with self.db.write() as conn:
             await conn.execute(delete(UploadSession).where(UploadSession.id == upload_id))
         await self.store.delete_upload(upload_id)
         self._forget(upload_id)
+
+    @asynccontextmanager
+    async def _lease(self, name: str, upload_id: str) -> AsyncIterator[_Lease]:
+        """Hold the session's write lease for the block; BlobUploadUnknown for a session
+        that is not there, RangeInvalid while another request holds it."""
+        if not _UPLOAD_ID.match(upload_id):
+            raise BlobUploadUnknown(detail={"uuid": upload_id[:64]})
+        lease = _Lease(self.db, upload_id, uuid.uuid4().hex, self.lease_seconds)
+        now = utcnow()
+        async with self.db.write() as conn:
+            claimed = await conn.execute(
+                _CLAIM,
+                {
+                    "upload_id": upload_id,
+                    "name": name,
+                    "holder": lease.writer,
+                    "now": now,
+                    "until": lease.until(now),
+                },
+            )
+        if claimed.rowcount != 1:
+            _, size = await self._session(name, upload_id)  # unknown: BlobUploadUnknown
+            raise RangeInvalid(
+                "another request is writing this upload; retry when it is done", offset=size
+            )
+        try:
+            yield lease
+        finally:
+            if not lease.released:
+                # Shielded: a client that went away must not leave the lease to expire.
+                await asyncio.shield(lease.release())
 
     async def _session(self, name: str, upload_id: str) -> tuple[int, int]:
         """(repository id, size) of a session of ``name``; BlobUploadUnknown otherwise."""
@@ -256,11 +323,17 @@ class UploadService:
         return hasher
 
     async def _write(
-        self, upload_id: str, offset: int, body: AsyncIterable[bytes], hasher: Hasher | None
+        self,
+        upload_id: str,
+        offset: int,
+        body: AsyncIterable[bytes],
+        hasher: Hasher | None,
+        lease: _Lease,
     ) -> int:
         """Stream ``body`` into the upload at ``offset`` (hashing it when there is a running
-        hash); return the new size. On failure the session stays at ``offset``."""
-        return await self.store.write_upload(upload_id, offset, _batches(body, hasher))
+        hash), keeping the lease; return the new size. On failure the session stays at
+        ``offset``."""
+        return await self.store.write_upload(upload_id, offset, _batches(body, hasher, lease.keep))
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         lock = self._locks.get(upload_id)
@@ -278,15 +351,22 @@ class UploadService:
         self._hashers.pop(upload_id, None)
 
 
-async def _batches(body: AsyncIterable[bytes], hasher: Hasher | None) -> AsyncIterator[bytes]:
+async def _batches(
+    body: AsyncIterable[bytes],
+    hasher: Hasher | None,
+    before_piece: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncIterator[bytes]:
     """``body`` in pieces of about BATCH_BYTES, each hashed in a thread while the store
-    writes it; the hash of the last piece is done when the iteration ends."""
+    writes it; the hash of the last piece is done when the iteration ends.
+    ``before_piece`` runs before each piece goes to the store."""
     hashing: asyncio.Future[None] | None = None
     pending: list[bytes] = []
     pending_bytes = 0
 
     async def emit() -> bytes:
         nonlocal hashing
+        if before_piece is not None:
+            await before_piece()
         piece = b"".join(pending)
         if hasher is not None:
             if hashing is not None:
@@ -315,3 +395,45 @@ async def _chain(*parts: bytes | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         else:
             async for piece in part:
                 yield piece
+
+
+class _Lease:
+    """A request's hold on an upload session, renewed while it writes."""
+
+    def __init__(self, db: Database, upload_id: str, writer: str, seconds: float) -> None:
+        self.db = db
+        self.upload_id = upload_id
+        self.writer = writer
+        self.seconds = seconds
+        self.renewed = time.monotonic()
+        self.released = False
+
+    def until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.seconds)
+
+    async def keep(self) -> None:
+        """Renew when a third of the lease is gone."""
+        if time.monotonic() - self.renewed > self.seconds / 3:
+            await self.renew()
+
+    async def renew(self) -> None:
+        """Extend the lease, or fail when another request took it over (this one stalled
+        past its end): nothing more of this request may reach the store."""
+        async with self.db.write() as conn:
+            renewed = await conn.execute(
+                _RENEW,
+                {"upload_id": self.upload_id, "holder": self.writer, "until": self.until(utcnow())},
+            )
+        if renewed.rowcount != 1:
+            raise self.lost(None)
+        self.renewed = time.monotonic()
+
+    def lost(self, size: int | None) -> RangeInvalid:
+        return RangeInvalid(
+            "this request stalled and another one took the upload over", offset=size or 0
+        )
+
+    async def release(self) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(_RELEASE, {"upload_id": self.upload_id, "holder": self.writer})
+        self.released = True

@@ -73,10 +73,11 @@ class Database(Protocol):
     async def dispose(self) -> None: ...
 
 
-def open_database(url: str) -> Database:
+def open_database(url: str, *, pool_size: int = 20, max_overflow: int = 20) -> Database:
+    """The database at ``url``; the pool sizes apply to server databases (PostgreSQL)."""
     if make_url(url).get_backend_name() == "sqlite":
         return SQLiteDatabase(url)
-    return PooledDatabase(url)
+    return PooledDatabase(url, pool_size=pool_size, max_overflow=max_overflow)
 
 
 class _InlineConnection:
@@ -196,10 +197,10 @@ def _sqlite_engine(url: str) -> Engine:
 class PooledDatabase:
     """A server database (PostgreSQL) through an async driver and a connection pool."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 20) -> None:
         self.url = url
         self._engine: AsyncEngine = create_async_engine(
-            url, pool_size=20, max_overflow=20, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
         )
 
     @asynccontextmanager

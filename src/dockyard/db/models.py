@@ -12,6 +12,7 @@ from dockyard.artifacts.models import Manifest, ManifestReference, Tag
 from dockyard.blobs.models import Blob, RepositoryBlob, UploadSession
 from dockyard.db.base import Base
 from dockyard.events.models import Event
+from dockyard.jobs.models import Job, Schedule
 from dockyard.projects.models import Project, ProjectMember, Repository
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Blob",
     "Event",
     "GroupMembership",
+    "Job",
     "Manifest",
     "ManifestReference",
     "Project",
@@ -27,6 +29,7 @@ __all__ = [
     "RepositoryBlob",
     "Robot",
     "RobotPermission",
+    "Schedule",
     "SigningKey",
     "Tag",
     "UploadSession",

@@ -40,11 +40,10 @@ class FilesystemBlobStore:
             async for chunk in chunks:
                 await asyncio.to_thread(_pwrite_all, fd, chunk, position)
                 position += len(chunk)
-            # Drop bytes that an earlier, failed write left past the end.
+            # Drop bytes that an earlier, failed write left past the end. A write that
+            # fails cuts nothing: the session's size says what counts, and another
+            # request may already have taken the session over.
             os.ftruncate(fd, position)
-        except BaseException:
-            os.ftruncate(fd, offset)
-            raise
         finally:
             os.close(fd)
         return position

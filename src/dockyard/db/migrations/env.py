@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -13,6 +14,9 @@ from dockyard.db.models import Base
 
 config = context.config
 url: str = config.attributes.get("url") or config.get_main_option("sqlalchemy.url") or ""
+# Replicas that start together against one PostgreSQL database migrate one at a
+# time: the first takes this lock and upgrades, the others then find nothing to do.
+_MIGRATION_LOCK = 0x646F636B79617264  # "dockyard"
 
 
 def _run(connection: Connection) -> None:
@@ -23,6 +27,8 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         context.run_migrations()
 
 

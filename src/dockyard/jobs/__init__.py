@@ -1,0 +1,1 @@
+"""The job queue in the metadata database, the cron scheduler, and the worker loop."""
