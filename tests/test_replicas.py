@@ -16,12 +16,18 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
-from dockyard.settings import S3Settings
+from dockyard.db import open_database
+from dockyard.db.base import utcnow
+from dockyard.jobs.models import Job
+from dockyard.jobs.queue import JobQueue
+from dockyard.settings import JobSettings, S3Settings
 from tests.clients.conftest import Tools
 from tests.clients.images import umoci_image
 from tests.oci.helpers import push_image
@@ -265,3 +271,69 @@ def test_replicas_starting_together_migrate_once(postgres: PostgresServer) -> No
     for run in runs:
         output, _ = run.communicate(timeout=120)
         assert run.returncode == 0, output.decode()
+
+
+def test_a_scheduled_run_fires_once_not_once_per_replica(cluster: Cluster) -> None:
+    """Both replicas run the scheduler (every 0.2 s here); a run due in a few seconds
+    becomes exactly one job."""
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+    # Harbor's six fields, seconds first: that second of that day, once a year.
+    cron = f"{due.second} {due.minute} {due.hour} {due.day} {due.month} *"
+    r = httpx.post(
+        f"{cluster.a.url}/api/v2.0/schedules",
+        json={"name": "once-across-replicas", "kind": "uploads.purge", "cron": cron},
+        auth=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    schedule_id = r.json()["id"]
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 2)
+    jobs = [
+        job
+        for job in httpx.get(
+            f"{cluster.b.url}/api/v2.0/jobs", params={"kind": "uploads.purge"}, auth=ADMIN
+        ).json()
+        if job["schedule_id"] == schedule_id
+    ]
+    assert len(jobs) == 1, jobs
+    assert jobs[0]["status"] in ("queued", "running", "succeeded")
+
+
+def test_a_job_held_by_a_dead_worker_is_retried_by_a_replica(cluster: Cluster) -> None:
+    """A worker that died holding a job leaves it running with a heartbeat that stops;
+    a replica's reaper takes it back after jobs.lease_seconds (2 s here) and a replica
+    runs it."""
+
+    async def leave_claimed() -> int:
+        db = open_database(cluster.database_url)
+        try:
+            queue = JobQueue(db, JobSettings())
+            async with db.write() as conn:
+                job_id = await queue.add(conn, "uploads.purge", {})
+                now = utcnow()
+                await conn.execute(
+                    update(Job)
+                    .where(Job.id == job_id)
+                    .values(
+                        status="running",
+                        claimed_by="killed-worker",
+                        attempts=1,
+                        heartbeat_at=now,
+                        started_at=now,
+                    )
+                )
+            return job_id
+        finally:
+            await db.dispose()
+
+    job_id = asyncio.run(leave_claimed())
+    deadline = time.monotonic() + 30
+    job: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{cluster.a.url}/api/v2.0/jobs/{job_id}", auth=ADMIN).json()
+        if job["status"] == "succeeded":
+            break
+        time.sleep(0.2)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 2
+    assert job["worker"] != "killed-worker"
+    assert "killed-worker" in str(job["error"])
