@@ -11,6 +11,7 @@ sends none.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -70,6 +71,18 @@ async def backend_settings(
         settings.storage.driver = "s3"
         settings.storage.s3 = s3.settings()
     return settings
+
+
+@pytest.fixture(params=BACKENDS)
+def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The DOCKYARD_* variables that put a server process of the test on each backend
+    (for PostgreSQL and S3: a database and a bucket of the test's own)."""
+    if request.param == "sqlite":
+        return {}
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    s3: S3Server = request.getfixturevalue("s3_server")
+    url = asyncio.run(postgres.new_database(f"server_{uuid.uuid4().hex[:12]}"))
+    return {"DOCKYARD_DATABASE__URL": url, **S3Server.environment(s3.settings())}
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,6 +11,7 @@ import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+import boto3
 import httpx
 
 # The admin's password in every registry the tests start, in process or not.
@@ -132,7 +133,9 @@ class DockyardServer(RegistryProcess):
 
     def start(self, timeout: float = 30.0) -> DockyardServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if not (self.data_dir / "dockyard.db").exists():
+        # Once per registry, whichever database it has; a restart finds them there.
+        created = self.data_dir / ".test-projects-created"
+        if self.projects and not created.exists():
             for project in self.projects:
                 subprocess.run(
                     [
@@ -150,5 +153,26 @@ class DockyardServer(RegistryProcess):
                     env=self.environment(),
                     timeout=60,
                 )
+            created.touch()
         self.launch(timeout)
         return self
+
+    def stored(self, area: str) -> list[str]:
+        """What the blob storage holds under ``area`` ("blobs" or "uploads"): file paths
+        under the data dir's blob root, or keys of the S3 bucket."""
+        bucket = self.env.get("DOCKYARD_STORAGE__S3__BUCKET")
+        if bucket is None:
+            root = self.data_dir / "blobs"
+            if area == "uploads":
+                return [str(p) for p in (root / "_uploads").glob("*")]
+            return [str(p) for p in root.rglob("*") if p.is_file() and "_uploads" not in p.parts]
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.env["DOCKYARD_STORAGE__S3__ENDPOINT"],
+            region_name=self.env["DOCKYARD_STORAGE__S3__REGION"],
+            aws_access_key_id=self.env["DOCKYARD_STORAGE__S3__ACCESS_KEY"],
+            aws_secret_access_key=self.env["DOCKYARD_STORAGE__S3__SECRET_KEY"],
+        )
+        prefix = self.env.get("DOCKYARD_STORAGE__S3__PREFIX", "") + f"{area}/"
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]

@@ -18,8 +18,10 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DockyardServer]:
-    running = DockyardServer(tmp_path / "data", workers=request.param).start()
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, server_env: dict[str, str]
+) -> Iterator[DockyardServer]:
+    running = DockyardServer(tmp_path / "data", workers=request.param, env=server_env).start()
     yield running
     running.stop()
 
@@ -92,4 +94,4 @@ async def test_concurrent_pushes_of_shared_layers_all_land(server: DockyardServe
         assert tags == sorted(f"t{i}" for i in range(0, 32, 4))
     # The shared layer is stored once, however many repositories hold it.
     shared_hex = _digest(shared).split(":")[1]
-    assert len(list((server.data_dir / "blobs").rglob(shared_hex))) == 1
+    assert len([path for path in server.stored("blobs") if path.endswith(shared_hex)]) == 1

@@ -26,10 +26,10 @@ def _send_half(
         )
 
 
-def test_truncated_bodies_leave_nothing_partial(tmp_path: Path) -> None:
+def test_truncated_bodies_leave_nothing_partial(tmp_path: Path, server_env: dict[str, str]) -> None:
     data = os.urandom(6 * 1024 * 1024)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    server = DockyardServer(tmp_path / "data").start()
+    server = DockyardServer(tmp_path / "data", env=server_env).start()
     try:
         with httpx.Client(base_url=server.url, auth=ADMIN) as client:
             # A monolithic upload cut short: the blob never becomes visible.
@@ -53,17 +53,22 @@ def test_truncated_bodies_leave_nothing_partial(tmp_path: Path) -> None:
             )
             assert client.get(location).headers["Range"] == f"0-{len(first) - 1}"
             assert client.head(f"/v2/lib/cut/blobs/{digest}").status_code == 404
-            # The same session then completes with the rest, and verifies.
-            assert client.patch(location, content=data[len(first) :]).status_code == 202
+            # The same session then completes with the rest, and verifies, once the
+            # server has seen the hang-up and let go of the session (416 until then).
+            deadline = time.monotonic() + 10
+            resumed = client.patch(location, content=data[len(first) :])
+            while resumed.status_code == 416 and time.monotonic() < deadline:
+                time.sleep(0.02)
+                resumed = client.patch(location, content=data[len(first) :])
+            assert resumed.status_code == 202, resumed.text
             done = client.put(location, params={"digest": digest})
             assert done.status_code == 201, done.text
             assert client.get(f"/v2/lib/cut/blobs/{digest}").content == data
         # No partial upload file is left behind by the cut monolithic upload; the server
         # sees the hang-up on its own time, so poll for it with a deadline.
-        uploads = server.data_dir / "blobs" / "_uploads"
         deadline = time.monotonic() + 10
-        while list(uploads.iterdir()) and time.monotonic() < deadline:
+        while server.stored("uploads") and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert list(uploads.iterdir()) == []
+        assert server.stored("uploads") == []
     finally:
         server.stop()

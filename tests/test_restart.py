@@ -14,11 +14,13 @@ from tests.servers import ADMIN, DockyardServer
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "killed"])
-def test_chunked_upload_resumes_after_restart(tmp_path: Path, sig: int) -> None:
+def test_chunked_upload_resumes_after_restart(
+    tmp_path: Path, sig: int, server_env: dict[str, str]
+) -> None:
     data = os.urandom(3 * 1024 * 1024 + 17)
     first, rest = data[: 2 * 1024 * 1024], data[2 * 1024 * 1024 :]
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    server = DockyardServer(tmp_path / "data").start()
+    server = DockyardServer(tmp_path / "data", env=server_env).start()
     try:
         with httpx.Client(base_url=server.url, auth=ADMIN) as client:
             started = client.post("/v2/lib/resume/blobs/uploads/")
@@ -61,13 +63,18 @@ def test_chunked_upload_resumes_after_restart(tmp_path: Path, sig: int) -> None:
         server.stop()
 
 
-def test_chunks_of_one_upload_can_go_to_different_processes(tmp_path: Path) -> None:
+def test_chunks_of_one_upload_can_go_to_different_processes(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
     """Two server processes on one data dir, as two workers or replicas are: each takes
     a chunk of the same upload in turn and the result verifies."""
     data = os.urandom(5 * 1024 * 1024 + 3)
     chunks = [data[i : i + 1024 * 1024] for i in range(0, len(data), 1024 * 1024)]
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    servers = [DockyardServer(tmp_path / "data").start(), DockyardServer(tmp_path / "data").start()]
+    servers = [
+        DockyardServer(tmp_path / "data", env=server_env).start(),
+        DockyardServer(tmp_path / "data", env=server_env).start(),
+    ]
     try:
         clients = [httpx.Client(base_url=server.url, auth=ADMIN) for server in servers]
         location = clients[0].post("/v2/lib/shared/blobs/uploads/").headers["Location"]
