@@ -233,6 +233,19 @@ async def test_a_taken_robot_name_is_409(client: httpx.AsyncClient) -> None:
     assert (await client.post(ROBOTS, json=system)).status_code == 409
 
 
+async def test_a_full_name_longer_than_the_table_holds_is_400(client: httpx.AsyncClient) -> None:
+    # Each part is within its limit; "robot$" + project + "+" + name is not (found by
+    # schemathesis on PostgreSQL, which enforces varchar lengths that SQLite ignores).
+    long_project = "p" * 200
+    r = await client.post("/api/v2.0/projects", json={"project_name": long_project})
+    assert r.status_code == 201, r.text
+    r = await client.post(ROBOTS, json=project_robot(long_project, name="n" * 60))
+    assert r.status_code == 400, r.text
+    assert "at most 255" in r.json()["errors"][0]["message"]
+    # The longest that fits is created, and works.
+    await create(client, project_robot(long_project, name="n" * (255 - 207)))
+
+
 def _all_projects(access: list[dict[str, str]]) -> dict[str, Any]:
     return {"kind": "system", "namespace": "*", "access": access}
 

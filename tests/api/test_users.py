@@ -394,3 +394,23 @@ async def test_a_robot_has_no_user_account(
     r = await anonymous.get(f"{USERS}/current", auth=auth)
     assert r.status_code == 403, r.text
     assert (await anonymous.get(USERS, auth=auth)).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/users/{}", "/robots/{}", "/schedules/{}"])
+async def test_ids_beyond_the_id_columns_are_400_not_a_database_error(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    # PostgreSQL's integer ends at 2**31 - 1: a larger number must not reach the query
+    # (asyncpg refuses it, which would be a 503), on SQLite as much as on PostgreSQL.
+    largest = 2**31 - 1
+    assert (await client.get("/api/v2.0" + path.format(largest))).status_code == 404
+    r = await client.get("/api/v2.0" + path.format(largest + 1))
+    assert r.status_code == 400, r.text
+
+
+async def test_job_ids_are_bigints_and_a_project_number_beyond_any_id_is_a_name(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.get(f"/api/v2.0/jobs/{2**31}")).status_code == 404
+    assert (await client.get(f"/api/v2.0/jobs/{2**53}")).status_code == 400
+    assert (await client.get(f"/api/v2.0/projects/{2**31}")).status_code == 404

@@ -57,12 +57,16 @@ class GroupMembership(Base):
     )
 
 
+# A robot's full name, prefix and project included, fits in this many characters.
+ROBOT_NAME_MAX_LENGTH = 255
+
+
 class Robot(Base):
     __tablename__ = "robots"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The full login name, prefix included: "robot$ci" or "robot$library+ci".
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(ROBOT_NAME_MAX_LENGTH), unique=True)
     description: Mapped[str] = mapped_column(String(1024), default="")
     # "system" (permissions on many projects) or "project" (on project_id only).
     level: Mapped[str] = mapped_column(String(16))

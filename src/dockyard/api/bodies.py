@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 # The largest integer a JSON number carries exactly (and so every client and fuzzer).
 MAX_INT = 2**53 - 1
+# The largest row id: PostgreSQL's ``integer``, the type of the id columns.
+MAX_ID = 2**31 - 1
 
 
 class Body(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 from dockyard.access.credentials import basic_credentials
 from dockyard.access.principals import ANONYMOUS, Principal
 from dockyard.access.sessions import SESSION_COOKIE, SESSION_SECONDS
-from dockyard.api.bodies import MAX_INT
+from dockyard.api.bodies import MAX_ID, MAX_INT
 from dockyard.errors import Denied, Unauthorized
 from dockyard.events.services import Actor
 from dockyard.registry import Registry
@@ -38,8 +38,11 @@ async def caller_of(request: Request) -> Principal:
     return ANONYMOUS
 
 
-# A row id in a path: bounded, so that no number reaches the database as an overflow.
-Id = Annotated[int, Path(ge=1, le=MAX_INT)]
+# A row id in a path: bounded by its column's type, so that no number reaches the
+# database as an overflow (PostgreSQL refuses one; a 4xx, not a 503).
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+# The id of a job: a bigint, since a queue goes through billions of them.
+BigId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 Services = Annotated[Registry, Depends(registry_of)]
 Caller = Annotated[Principal, Depends(caller_of)]

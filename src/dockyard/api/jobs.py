@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from dockyard.api.deps import Caller, Id, Services, require_admin
+from dockyard.api.deps import BigId, Caller, Services, require_admin
 from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.jobs.models import JobStatus
 from dockyard.jobs.queue import KIND_MAX_LENGTH, JobInfo
@@ -85,7 +85,7 @@ async def list_jobs(
 
 
 @router.get("/{job_id:int}", response_model=Job, summary="One job: status, progress, result")
-async def get_job(job_id: Id, registry: Services, caller: Caller) -> Job:
+async def get_job(job_id: BigId, registry: Services, caller: Caller) -> Job:
     require_admin(caller)
     return job_resp(await registry.jobs.get(job_id))
 
@@ -95,6 +95,6 @@ async def get_job(job_id: Id, registry: Services, caller: Caller) -> Job:
     response_model=Job,
     summary="Cancel a job: a queued one at once, a running one at its next progress report",
 )
-async def cancel_job(job_id: Id, registry: Services, caller: Caller) -> Job:
+async def cancel_job(job_id: BigId, registry: Services, caller: Caller) -> Job:
     require_admin(caller)
     return job_resp(await registry.jobs.cancel(job_id))

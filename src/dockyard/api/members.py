@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dockyard.access.rbac import Action, Role
-from dockyard.api.bodies import MAX_INT, Body
+from dockyard.api.bodies import MAX_ID, Body
 from dockyard.api.deps import Acting, Caller, Id, Services
 from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.api.projects import IsName, authorized, reference
@@ -23,12 +23,12 @@ _GROUP_KINDS = {1: "ldap", 3: "oidc"}
 
 
 class UserEntity(Body):
-    user_id: int | None = Field(default=None, ge=1, le=MAX_INT)
+    user_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     username: str | None = Field(default=None, max_length=255)
 
 
 class UserGroup(Body):
-    id: int | None = Field(default=None, ge=1, le=MAX_INT)
+    id: int | None = Field(default=None, ge=1, le=MAX_ID)
     group_name: str | None = Field(default=None, max_length=255)
     group_type: int | None = Field(default=None, description="1 LDAP, 3 OIDC")
     ldap_group_dn: str | None = Field(default=None, max_length=1024)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.access.principals import Principal
 from dockyard.access.rbac import Action
-from dockyard.api.bodies import MAX_INT, Body
+from dockyard.api.bodies import MAX_ID, MAX_INT, Body
 from dockyard.api.deps import Acting, Caller, Services, require_login
 from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.errors import Denied, NotFound
@@ -100,7 +100,7 @@ def reference(name_or_id: str, is_name: str | None) -> str | int:
     if name_or_id.isascii() and name_or_id.isdigit() and (is_name or "").lower() != "true":
         number = int(name_or_id)
         # Beyond any row id: no such project, looked up as a name that cannot exist.
-        return number if number < MAX_INT else name_or_id
+        return number if number <= MAX_ID else name_or_id
     return name_or_id
 
 
