@@ -57,32 +57,43 @@ BACKENDS = ["sqlite", "postgresql+s3"]
 
 
 async def backend_settings(
-    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, *, own_database: bool = False
 ) -> Settings:
     """Settings of a fresh registry on ``backend``: the embedded default (SQLite and files)
     or the scale-out shape (PostgreSQL and an S3 bucket, each test a clean database and
-    a bucket of its own)."""
+    a bucket of its own).
+
+    The clean database is the cluster's migrated one, emptied; ``own_database`` gives a
+    new, unmigrated one instead, for a registry that outlives one test (a module's)."""
     settings = Settings(data_dir=tmp_path / "data")
     if backend == "postgresql+s3":
         postgres: PostgresServer = request.getfixturevalue("postgres")
-        await postgres.empty()
-        settings.database.url = postgres.url
+        if own_database:
+            settings.database.url = await postgres.new_database(f"db_{uuid.uuid4().hex[:12]}")
+        else:
+            await postgres.empty()
+            settings.database.url = postgres.url
         s3: S3Server = request.getfixturevalue("s3_server")
         settings.storage.driver = "s3"
         settings.storage.s3 = s3.settings()
     return settings
 
 
-@pytest.fixture(params=BACKENDS)
-def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The DOCKYARD_* variables that put a server process of the test on each backend
-    (for PostgreSQL and S3: a database and a bucket of the test's own)."""
-    if request.param == "sqlite":
+def backend_env(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    """The DOCKYARD_* variables that put a server process on ``backend`` (for PostgreSQL
+    and S3: a database and a bucket of its own)."""
+    if backend == "sqlite":
         return {}
     postgres: PostgresServer = request.getfixturevalue("postgres")
     s3: S3Server = request.getfixturevalue("s3_server")
     url = asyncio.run(postgres.new_database(f"server_{uuid.uuid4().hex[:12]}"))
     return {"DOCKYARD_DATABASE__URL": url, **S3Server.environment(s3.settings())}
+
+
+@pytest.fixture(params=BACKENDS)
+def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment of a test's server processes, on each backend."""
+    return backend_env(request, request.param)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import httpx
@@ -11,7 +12,8 @@ from dockyard.settings import Settings
 from tests.oci.helpers import push_image
 
 
-async def _dockyard(*arguments: str) -> tuple[int, str, str]:
+async def _dockyard(*arguments: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run the CLI with ``arguments`` (and DOCKYARD_* variables ``env``): exit code, out, err."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -19,6 +21,7 @@ async def _dockyard(*arguments: str) -> tuple[int, str, str]:
         *arguments,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env} if env else None,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None

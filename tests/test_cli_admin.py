@@ -13,35 +13,32 @@ from tests.servers import DockyardServer
 from tests.test_cli import _dockyard
 
 
-async def test_create_user_reset_password_and_create_project(tmp_path: Path) -> None:
-    data = str(tmp_path / "data")
-    code, out, err = await _dockyard(
-        "admin", "create-user", "alice", "--password", "alice-password-1", "--data-dir", data
-    )
+async def test_create_user_reset_password_and_create_project(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    async def admin(*arguments: str) -> tuple[int, str, str]:
+        data = str(tmp_path / "data")
+        return await _dockyard("admin", *arguments, "--data-dir", data, env=server_env)
+
+    code, out, err = await admin("create-user", "alice", "--password", "alice-password-1")
     assert code == 0, err
     assert "created user alice" in out
-    code, _, err = await _dockyard(
-        "admin", "create-user", "alice", "--password", "alice-password-1", "--data-dir", data
-    )
+    code, _, err = await admin("create-user", "alice", "--password", "alice-password-1")
     assert code != 0
     assert "exists already" in err
-    code, _, err = await _dockyard(
-        "admin", "create-user", "bob", "--password", "short", "--data-dir", data
-    )
+    code, _, err = await admin("create-user", "bob", "--password", "short")
     assert code != 0
     assert "8 to 1024" in err
-    code, out, err = await _dockyard(
-        "admin", "reset-password", "alice", "--password", "alice-password-2", "--data-dir", data
-    )
+    code, out, err = await admin("reset-password", "alice", "--password", "alice-password-2")
     assert code == 0, err
-    code, out, err = await _dockyard("admin", "create-project", "team", "--data-dir", data)
+    code, out, err = await admin("create-project", "team")
     assert code == 0, err
     assert "private project team" in out
-    code, _, err = await _dockyard("admin", "create-project", "Bad Name", "--data-dir", data)
+    code, _, err = await admin("create-project", "Bad Name")
     assert code != 0
     assert "invalid project name" in err
 
-    server = DockyardServer(tmp_path / "data", projects=()).start()
+    server = DockyardServer(tmp_path / "data", projects=(), env=server_env).start()
     try:
         async with httpx.AsyncClient(base_url=server.url) as client:
             assert (await client.get("/v2/", auth=("alice", "alice-password-1"))).status_code == 401
@@ -52,14 +49,16 @@ async def test_create_user_reset_password_and_create_project(tmp_path: Path) -> 
         server.stop()
 
 
-async def test_first_start_prints_a_generated_admin_password_once(tmp_path: Path) -> None:
+async def test_first_start_prints_a_generated_admin_password_once(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
     class Unconfigured(DockyardServer):
         def environment(self) -> dict[str, str]:
             environment = super().environment()
             del environment["DOCKYARD_ADMIN_PASSWORD"]
             return environment
 
-    server = Unconfigured(tmp_path / "data", projects=())
+    server = Unconfigured(tmp_path / "data", projects=(), env=server_env)
     server.start()
     try:
         log = server.log.read_text()
@@ -77,13 +76,15 @@ async def test_first_start_prints_a_generated_admin_password_once(tmp_path: Path
 
 
 @pytest.mark.parametrize("password", ["", "pass word ok but"])
-async def test_admin_password_from_the_environment(tmp_path: Path, password: str) -> None:
+async def test_admin_password_from_the_environment(
+    tmp_path: Path, password: str, server_env: dict[str, str]
+) -> None:
     # An empty DOCKYARD_ADMIN_PASSWORD is no password: one is generated instead.
     class Configured(DockyardServer):
         def environment(self) -> dict[str, str]:
             return {**super().environment(), "DOCKYARD_ADMIN_PASSWORD": password}
 
-    server = Configured(tmp_path / "data", projects=()).start()
+    server = Configured(tmp_path / "data", projects=(), env=server_env).start()
     try:
         printed = "created the 'admin' account" in server.log.read_text()
         assert printed == (password == "")

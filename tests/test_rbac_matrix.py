@@ -41,8 +41,7 @@ from dockyard.access.robots import RobotPermissionSpec
 from dockyard.app import create_app
 from dockyard.db.migrate import upgrade
 from dockyard.registry import Registry
-from dockyard.settings import Settings
-from tests.conftest import install
+from tests.conftest import BACKENDS, backend_settings, install
 from tests.oci.helpers import push_image
 from tests.servers import ADMIN
 
@@ -303,11 +302,15 @@ EFFECTS: dict[str, Effect] = {
 }
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Starlette]:
-    """One registry for the whole matrix: each cell works in a project of its own, so
-    that 240 cells do not pay 240 migrations."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("rbac") / "data")
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def shared_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Starlette]:
+    """One registry for the whole matrix on each backend: each cell works in a project of
+    its own, so that 240 cells do not pay 240 migrations."""
+    settings = await backend_settings(
+        request, tmp_path_factory.mktemp("rbac"), request.param, own_database=True
+    )
     settings.data_dir.mkdir(parents=True)
     await asyncio.to_thread(upgrade, settings.database_url)
     app = create_app(settings)

@@ -1,6 +1,6 @@
 """schemathesis against the API's own OpenAPI document, on a real dockyard process.
 
-Every operation is called with generated valid and invalid input, as the admin
+Every operation is called, on each backend, with generated valid and invalid input, as the admin
 and as nobody; any 5xx, an undocumented status, a body that breaks the declared
 schema or a wrong content type fails the test.
 """
@@ -13,12 +13,16 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from tests.conftest import BACKENDS, backend_env
 from tests.servers import ADMIN, DockyardServer
 
 
-@pytest.fixture(scope="session")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockyardServer]:
-    server = DockyardServer(tmp_path_factory.mktemp("schemathesis") / "data").start()
+@pytest.fixture(scope="session", params=BACKENDS)
+def api_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DockyardServer]:
+    data = tmp_path_factory.mktemp("schemathesis") / "data"
+    server = DockyardServer(data, env=backend_env(request, request.param)).start()
     yield server
     server.stop()
 
