@@ -67,6 +67,7 @@ class Registry:
             settings.database_url,
             pool_size=settings.database.pool_size,
             max_overflow=settings.database.max_overflow,
+            pool_timeout=settings.database.pool_timeout_seconds,
         )
         store = _blob_store(settings)
         handlers = _job_handlers(settings, db, store)

@@ -70,6 +70,7 @@ _CLAIM = (
         or_(UploadSession.writer.is_(None), UploadSession.lease_until < bindparam("now")),
     )
     .values(writer=bindparam("holder"), lease_until=bindparam("until"))
+    .returning(UploadSession.repository_id, UploadSession.size)
 )
 _RENEW = (
     update(UploadSession)
@@ -155,7 +156,7 @@ class UploadService:
         """Append a chunk; ``start`` and ``length`` come from Content-Range when sent,
         ``declared_length`` from Content-Length."""
         async with self._lock(upload_id), self._lease(name, upload_id) as lease:
-            _, size = await self._session(name, upload_id)
+            size = lease.size
             if length is not None and declared_length is not None and declared_length != length:
                 # Refused before a byte of a body that cannot be right is read.
                 raise BlobUploadInvalid(
@@ -194,7 +195,7 @@ class UploadService:
     ) -> None:
         """Append the last chunk (if any), verify the upload against ``digest``, publish it."""
         async with self._lock(upload_id), self._lease(name, upload_id) as lease:
-            repository_id, size = await self._session(name, upload_id)
+            repository_id, size = lease.repository_id, lease.size
             hasher = self._cached_hasher(upload_id, size, digest.algorithm)
             size = await self._write(upload_id, size, body, hasher, lease)
             await lease.renew()
@@ -265,21 +266,24 @@ class UploadService:
         lease = _Lease(self.db, upload_id, uuid.uuid4().hex, self.lease_seconds)
         now = utcnow()
         async with self.db.write() as conn:
-            claimed = await conn.execute(
-                _CLAIM,
-                {
-                    "upload_id": upload_id,
-                    "name": name,
-                    "holder": lease.writer,
-                    "now": now,
-                    "until": lease.until(now),
-                },
-            )
-        if claimed.rowcount != 1:
+            claimed = (
+                await conn.execute(
+                    _CLAIM,
+                    {
+                        "upload_id": upload_id,
+                        "name": name,
+                        "holder": lease.writer,
+                        "now": now,
+                        "until": lease.until(now),
+                    },
+                )
+            ).first()
+        if claimed is None:
             _, size = await self._session(name, upload_id)  # unknown: BlobUploadUnknown
             raise RangeInvalid(
                 "another request is writing this upload; retry when it is done", offset=size
             )
+        lease.repository_id, lease.size = int(claimed[0]), int(claimed[1])
         try:
             yield lease
         finally:
@@ -407,6 +411,9 @@ class _Lease:
         self.seconds = seconds
         self.renewed = time.monotonic()
         self.released = False
+        # The session as the claim found it.
+        self.repository_id = 0
+        self.size = 0
 
     def until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.seconds)

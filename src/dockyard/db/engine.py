@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy import Dialect, Executable, ScalarResult, Select, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dockyard.errors import Unavailable
@@ -73,11 +74,15 @@ class Database(Protocol):
     async def dispose(self) -> None: ...
 
 
-def open_database(url: str, *, pool_size: int = 20, max_overflow: int = 20) -> Database:
-    """The database at ``url``; the pool sizes apply to server databases (PostgreSQL)."""
+def open_database(
+    url: str, *, pool_size: int = 20, max_overflow: int = 0, pool_timeout: float = 30.0
+) -> Database:
+    """The database at ``url``; the pool settings apply to server databases (PostgreSQL)."""
     if make_url(url).get_backend_name() == "sqlite":
         return SQLiteDatabase(url)
-    return PooledDatabase(url, pool_size=pool_size, max_overflow=max_overflow)
+    return PooledDatabase(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+    )
 
 
 class _InlineConnection:
@@ -197,24 +202,49 @@ def _sqlite_engine(url: str) -> Engine:
 class PooledDatabase:
     """A server database (PostgreSQL) through an async driver and a connection pool."""
 
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 20) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 20, max_overflow: int = 0, pool_timeout: float = 30.0
+    ) -> None:
         self.url = url
         self._engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_pre_ping=True,
         )
+        # Reads run outside a transaction. Under READ COMMITTED one would give them
+        # nothing (every statement takes a snapshot of its own) and cost a BEGIN and
+        # a ROLLBACK round trip each: on a manifest GET, more than the query.
+        self._reads = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
-        async with self._engine.connect() as connection:
+        async with _checked_out(self._reads.connect()) as connection:
             yield _PooledConnection(connection)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Conn]:
-        async with self._engine.begin() as connection:
+        async with _checked_out(self._engine.connect()) as connection, connection.begin():
             yield _PooledConnection(connection)
 
     async def dispose(self) -> None:
         await self._engine.dispose()
+
+
+@asynccontextmanager
+async def _checked_out(connecting: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection; Unavailable (503) when none came free within the pool's
+    timeout, since every one was busy the whole time."""
+    try:
+        connection = await connecting.start()
+    except PoolTimeout as exc:
+        raise Unavailable("every metadata database connection stayed busy") from exc
+    try:
+        yield connection
+    finally:
+        # Back to the pool even when the request is cancelled meanwhile.
+        await asyncio.shield(connection.close())
 
 
 class _PooledConnection:

@@ -1,0 +1,110 @@
+"""The PostgreSQL database: reads outside a transaction, writes in one, and a pool that
+answers 503 rather than wait forever or open a connection per request."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from sqlalchemy import select, text
+
+from dockyard.db import open_database
+from dockyard.db.engine import Conn, PooledDatabase
+from dockyard.db.migrate import upgrade
+from dockyard.errors import Unavailable
+from dockyard.projects.models import Project
+from tests.postgres import PostgresServer
+
+Opener = Callable[..., PooledDatabase]
+
+
+@pytest.fixture
+async def opened(postgres: PostgresServer) -> AsyncIterator[Opener]:
+    """``opened(**pool)``: the database on a migrated database of the test's own."""
+    url = await postgres.new_database(f"pool_{uuid.uuid4().hex[:12]}")
+    await asyncio.to_thread(upgrade, url)
+    databases: list[PooledDatabase] = []
+
+    def make(**pool: object) -> PooledDatabase:
+        database = open_database(url, **pool)  # type: ignore[arg-type]
+        assert isinstance(database, PooledDatabase)
+        databases.append(database)
+        return database
+
+    yield make
+    for database in databases:
+        await database.dispose()
+
+
+async def _backend_pids(db: PooledDatabase) -> set[int]:
+    async with db.read() as conn:
+        return set(
+            (
+                await conn.scalars(
+                    text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                )
+            ).all()
+        )
+
+
+async def test_a_busy_pool_is_503_after_its_timeout_not_a_hang(opened: Opener) -> None:
+    db = opened(pool_size=1, pool_timeout=0.2)
+    async with db.read():
+        with pytest.raises(Unavailable):
+            async with db.read():
+                pass
+        with pytest.raises(Unavailable):
+            async with db.write():
+                pass
+    # Handed back: the next request gets it.
+    async with db.read() as conn:
+        assert await conn.scalar(text("SELECT 1")) == 1
+
+
+async def test_steady_concurrency_reuses_the_pooled_connections(opened: Opener) -> None:
+    db = opened(pool_size=2)
+
+    async def request() -> None:
+        async with db.read() as conn:
+            await conn.scalar(text("SELECT pg_sleep(0.005)"))
+
+    await asyncio.gather(*(request() for _ in range(40)))
+    first = await _backend_pids(db)
+    await asyncio.gather(*(request() for _ in range(40)))
+    # No overflow connection opened and closed per request: the same two backends.
+    assert await _backend_pids(db) == first
+    assert len(first) <= 2
+
+
+async def test_reads_hold_no_transaction_and_writes_commit_or_roll_back(opened: Opener) -> None:
+    db = opened()
+    began = text("SELECT transaction_timestamp()")
+
+    async def starts(conn: Conn) -> tuple[object, object]:
+        first = await conn.scalar(began)
+        await asyncio.sleep(0.01)
+        return first, await conn.scalar(began)
+
+    async with db.read() as conn:
+        first, second = await starts(conn)
+        assert first != second  # no BEGIN: each statement is a transaction of its own
+    async with db.write() as conn:
+        first, second = await starts(conn)
+        assert first == second
+
+    async with db.write() as conn:
+        await conn.execute(Project.__table__.insert(), {"name": "kept"})
+
+    async def give_up() -> None:
+        async with db.write() as conn:
+            await conn.execute(Project.__table__.insert(), {"name": "dropped"})
+            raise RuntimeError("the service gave up")
+
+    with pytest.raises(RuntimeError):
+        await give_up()
+    async with db.read() as conn:
+        names = set((await conn.scalars(select(Project.name))).all())
+    assert "kept" in names
+    assert "dropped" not in names
