@@ -108,3 +108,28 @@ async def test_reads_hold_no_transaction_and_writes_commit_or_roll_back(opened: 
         names = set((await conn.scalars(select(Project.name))).all())
     assert "kept" in names
     assert "dropped" not in names
+
+
+async def test_connections_that_postgresql_dropped_are_replaced_not_failed(
+    opened: Opener,
+) -> None:
+    # What a restart or a failover of PostgreSQL does to a pool: every connection in it
+    # is gone. The next requests get new ones, without an error.
+    db = opened(pool_size=3)
+
+    async def hold_three() -> None:
+        async def one() -> None:
+            async with db.read() as conn:
+                await conn.scalar(text("SELECT pg_sleep(0.05)"))
+
+        await asyncio.gather(one(), one(), one())
+
+    await hold_three()
+    pooled = await _backend_pids(db)
+    async with opened(pool_size=1).read() as other:
+        for pid in pooled:
+            await other.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await hold_three()
+    async with db.write() as conn:
+        await conn.execute(Project.__table__.insert(), {"name": "after"})
+    assert not (await _backend_pids(db)) & pooled

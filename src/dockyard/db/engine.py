@@ -206,26 +206,30 @@ class PooledDatabase:
         self, url: str, *, pool_size: int = 20, max_overflow: int = 0, pool_timeout: float = 30.0
     ) -> None:
         self.url = url
+        # Connections rest in autocommit, and reads run so: under READ COMMITTED a
+        # transaction would give a read nothing (every statement takes a snapshot of
+        # its own) and cost a BEGIN and a ROLLBACK round trip each, more than a manifest
+        # GET's query. The ping that checks a connection before it is handed out (one
+        # a restart or a failover of PostgreSQL broke is replaced, not failed) is then
+        # one round trip too; in a transaction SQLAlchemy wraps it in BEGIN/ROLLBACK.
         self._engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
             pool_pre_ping=True,
+            isolation_level="AUTOCOMMIT",
         )
-        # Reads run outside a transaction. Under READ COMMITTED one would give them
-        # nothing (every statement takes a snapshot of its own) and cost a BEGIN and
-        # a ROLLBACK round trip each: on a manifest GET, more than the query.
-        self._reads = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._writes = self._engine.execution_options(isolation_level="READ COMMITTED")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
-        async with _checked_out(self._reads.connect()) as connection:
+        async with _checked_out(self._engine.connect()) as connection:
             yield _PooledConnection(connection)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Conn]:
-        async with _checked_out(self._engine.connect()) as connection, connection.begin():
+        async with _checked_out(self._writes.connect()) as connection, connection.begin():
             yield _PooledConnection(connection)
 
     async def dispose(self) -> None:
