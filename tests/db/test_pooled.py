@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, literal_column, select, table, text
 
 from dockyard.db import open_database
 from dockyard.db.engine import Conn, PooledDatabase
@@ -133,3 +133,23 @@ async def test_connections_that_postgresql_dropped_are_replaced_not_failed(
     async with db.write() as conn:
         await conn.execute(Project.__table__.insert(), {"name": "after"})
     assert not (await _backend_pids(db)) & pooled
+
+
+async def test_a_column_read_goes_through_asyncpg_and_its_failures_are_503(
+    opened: Opener,
+) -> None:
+    db = opened()
+    async with db.write() as conn:
+        for name in ("b", "a", "c"):
+            await conn.execute(Project.__table__.insert(), {"name": name})
+    query = (
+        select(Project.name)
+        .where(Project.name != bindparam("skip"))
+        .order_by(Project.name)
+        .limit(bindparam("limit"))
+    )
+    async with db.read() as conn:
+        assert await conn.column(query, {"skip": "library", "limit": 2}) == ["a", "b"]
+        assert await conn.column(query, {"skip": "a", "limit": 10}) == ["b", "c", "library"]
+        with pytest.raises(Unavailable):
+            await conn.column(select(literal_column("name")).select_from(table("missing")), {})
