@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import bindparam, literal_column, select, table, text
+from sqlalchemy.exc import DBAPIError
 
 from dockyard.db import open_database
-from dockyard.db.engine import Conn, PooledDatabase
+from dockyard.db.engine import PING_IDLE_SECONDS, Conn, PooledDatabase
 from dockyard.db.migrate import upgrade
 from dockyard.errors import Unavailable
 from dockyard.projects.models import Project
@@ -110,29 +111,47 @@ async def test_reads_hold_no_transaction_and_writes_commit_or_roll_back(opened: 
     assert "dropped" not in names
 
 
-async def test_connections_that_postgresql_dropped_are_replaced_not_failed(
-    opened: Opener,
-) -> None:
-    # What a restart or a failover of PostgreSQL does to a pool: every connection in it
-    # is gone. The next requests get new ones, without an error.
-    db = opened(pool_size=3)
+async def _hold(db: PooledDatabase, count: int) -> None:
+    """``count`` reads at once, so that the pool hands out ``count`` connections."""
 
-    async def hold_three() -> None:
-        async def one() -> None:
-            async with db.read() as conn:
-                await conn.scalar(text("SELECT pg_sleep(0.05)"))
+    async def one() -> None:
+        async with db.read() as conn:
+            await conn.scalar(text("SELECT pg_sleep(0.05)"))
 
-        await asyncio.gather(one(), one(), one())
+    await asyncio.gather(*(one() for _ in range(count)))
 
-    await hold_three()
-    pooled = await _backend_pids(db)
+
+async def _drop_backends(opened: Opener, pids: set[int]) -> None:
+    """What a restart or a failover of PostgreSQL does to the connections of a pool."""
     async with opened(pool_size=1).read() as other:
-        for pid in pooled:
+        for pid in pids:
             await other.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    await hold_three()
+
+
+async def test_connections_dropped_while_idle_are_replaced_not_failed(opened: Opener) -> None:
+    db = opened(pool_size=3)
+    await _hold(db, 3)
+    pooled = await _backend_pids(db)
+    await _drop_backends(opened, pooled)
+    await asyncio.sleep(PING_IDLE_SECONDS + 0.1)  # a restart takes longer than this
+    await _hold(db, 3)
     async with db.write() as conn:
         await conn.execute(Project.__table__.insert(), {"name": "after"})
     assert not (await _backend_pids(db)) & pooled
+
+
+async def test_a_connection_dropped_right_after_use_fails_one_request_then_the_pool_heals(
+    opened: Opener,
+) -> None:
+    # Not pinged (it was busy a moment ago): its request fails, with an error that the
+    # API answers 503; SQLAlchemy then replaces every connection of the pool.
+    db = opened(pool_size=3)
+    await _hold(db, 3)
+    await _drop_backends(opened, await _backend_pids(db))
+    with pytest.raises(DBAPIError):
+        async with db.read() as conn:
+            await conn.scalar(text("SELECT 1"))
+    await _hold(db, 3)
 
 
 async def test_a_column_read_goes_through_asyncpg_and_its_failures_are_503(

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import asyncpg
 from sqlalchemy import Dialect, Executable, ScalarResult, Select, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -210,18 +210,18 @@ class PooledDatabase:
         # Connections rest in autocommit, and reads run so: under READ COMMITTED a
         # transaction would give a read nothing (every statement takes a snapshot of
         # its own) and cost a BEGIN and a ROLLBACK round trip each, more than a manifest
-        # GET's query. The ping that checks a connection before it is handed out (one
-        # a restart or a failover of PostgreSQL broke is replaced, not failed) is then
-        # one round trip too; in a transaction SQLAlchemy wraps it in BEGIN/ROLLBACK.
+        # GET's query.
         self._engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
-            pool_pre_ping=True,
             isolation_level="AUTOCOMMIT",
         )
         self._writes = self._engine.execution_options(isolation_level="READ COMMITTED")
+        pool = self._engine.sync_engine.pool
+        event.listen(pool, "checkin", _returned)
+        event.listen(pool, "checkout", _ping_if_idle)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
@@ -235,6 +235,29 @@ class PooledDatabase:
 
     async def dispose(self) -> None:
         await self._engine.dispose()
+
+
+# A pooled connection idle for longer than this is pinged before it is handed out, so
+# that one a restart or a failover of PostgreSQL broke is replaced rather than failed.
+# One busy more recently is not: under load that saves a round trip per request (a
+# tenth of a manifest GET's time), and one that broke within the last second fails its
+# request with 503 and has SQLAlchemy replace the whole pool.
+PING_IDLE_SECONDS = 1.0
+
+
+def _returned(_dbapi_connection: Any, record: Any) -> None:
+    record.info["returned"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    returned = record.info.get("returned")
+    if returned is None or time.monotonic() - returned < PING_IDLE_SECONDS:
+        return  # fresh from connect, or in use a moment ago
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        # The pool throws this connection away and checks out another (or a new one).
+        raise DisconnectionError(f"a pooled connection was dropped: {exc}") from exc
 
 
 @asynccontextmanager
