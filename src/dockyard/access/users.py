@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from dockyard.access.identities import ExternalIdentity
 from dockyard.access.models import GroupMembership, User, UserGroup
@@ -39,6 +39,14 @@ class UserInfo:
     updated_at: datetime
 
 
+# Built once: the token endpoint runs them for every docker login and pull.
+_LOCAL_LOGIN = select(User.id, User.password_hash, User.admin).where(
+    User.username == bindparam("username"), User.source == "db"
+)
+_CLI_LOGIN = select(User.id, User.cli_secret_hash, User.admin).where(
+    User.username == bindparam("username"), User.source == "oidc"
+)
+_GROUPS_OF = select(GroupMembership.group_id).where(GroupMembership.user_id == bindparam("user_id"))
 _COLUMNS = (
     User.id,
     User.username,
@@ -224,22 +232,16 @@ class UserService:
 
     async def authenticate(self, username: str, password: str) -> Principal | None:
         """A local user whose password matches, or None."""
-        query = select(User.id, User.password_hash, User.admin).where(
-            User.username == username, User.source == "db"
-        )
         async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(_LOCAL_LOGIN, {"username": username})).first()
             if row is None or not await self.checker.matches(row.password_hash, password):
                 return None
             return await self._principal(conn, row.id, username, row.admin)
 
     async def authenticate_cli_secret(self, username: str, secret: str) -> Principal | None:
         """An OIDC user whose CLI secret matches, or None."""
-        query = select(User.id, User.cli_secret_hash, User.admin).where(
-            User.username == username, User.source == "oidc"
-        )
         async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(_CLI_LOGIN, {"username": username})).first()
             if row is None or not await self.checker.matches(row.cli_secret_hash, secret):
                 return None
             return await self._principal(conn, row.id, username, row.admin)
@@ -343,9 +345,7 @@ class UserService:
 
     @staticmethod
     async def _principal(conn: Conn, user_id: int, username: str, admin: bool) -> Principal:
-        groups = await conn.scalars(
-            select(GroupMembership.group_id).where(GroupMembership.user_id == user_id)
-        )
+        groups = await conn.scalars(_GROUPS_OF, {"user_id": user_id})
         return Principal("user", username, user_id, admin, tuple(groups))
 
     async def principal(self, username: str) -> Principal | None:
