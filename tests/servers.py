@@ -11,8 +11,10 @@ import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-import boto3
 import httpx
+
+from dockyard.settings import S3Settings
+from tests.stored import s3_keys
 
 # The admin's password in every registry the tests start, in process or not.
 ADMIN_PASSWORD = "admin-Secret-1"
@@ -160,19 +162,17 @@ class DockyardServer(RegistryProcess):
     def stored(self, area: str) -> list[str]:
         """What the blob storage holds under ``area`` ("blobs" or "uploads"): file paths
         under the data dir's blob root, or keys of the S3 bucket."""
-        bucket = self.env.get("DOCKYARD_STORAGE__S3__BUCKET")
-        if bucket is None:
+        if "DOCKYARD_STORAGE__S3__BUCKET" not in self.env:
             root = self.data_dir / "blobs"
             if area == "uploads":
                 return [str(p) for p in (root / "_uploads").glob("*")]
             return [str(p) for p in root.rglob("*") if p.is_file() and "_uploads" not in p.parts]
-        client = boto3.client(
-            "s3",
-            endpoint_url=self.env["DOCKYARD_STORAGE__S3__ENDPOINT"],
-            region_name=self.env["DOCKYARD_STORAGE__S3__REGION"],
-            aws_access_key_id=self.env["DOCKYARD_STORAGE__S3__ACCESS_KEY"],
-            aws_secret_access_key=self.env["DOCKYARD_STORAGE__S3__SECRET_KEY"],
+        variable = "DOCKYARD_STORAGE__S3__"
+        s3 = S3Settings.model_validate(
+            {
+                name.removeprefix(variable).lower(): value
+                for name, value in self.env.items()
+                if name.startswith(variable) and value != "None"
+            }
         )
-        prefix = self.env.get("DOCKYARD_STORAGE__S3__PREFIX", "") + f"{area}/"
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return s3_keys(s3, f"{s3.prefix}{area}/")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 import boto3
 
-from dockyard.settings import Settings
+from dockyard.settings import S3Settings, Settings
 
 
-def _s3(settings: Settings) -> object:
-    s3 = settings.storage.s3
+def _s3(settings: Settings) -> Any:
+    return s3_client(settings.storage.s3)
+
+
+def s3_client(s3: S3Settings) -> Any:
+    """A boto3 client with the driver's endpoint and keys."""
     return boto3.client(
         "s3",
         endpoint_url=s3.endpoint,
@@ -20,14 +25,16 @@ def _s3(settings: Settings) -> object:
     )
 
 
+def s3_keys(s3: S3Settings, prefix: str) -> list[str]:
+    """Every key of the driver's bucket under ``prefix``, sorted."""
+    pages = s3_client(s3).get_paginator("list_objects_v2").paginate(Bucket=s3.bucket, Prefix=prefix)
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
 def stored_keys(settings: Settings) -> list[str]:
     """Every file under the blob root, or every key under the bucket's prefix."""
     if settings.storage.driver == "s3":
-        client = _s3(settings)
-        pages = client.get_paginator("list_objects_v2").paginate(  # type: ignore[attr-defined]
-            Bucket=settings.storage.s3.bucket, Prefix=settings.storage.s3.prefix
-        )
-        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+        return s3_keys(settings.storage.s3, settings.storage.s3.prefix)
     root = settings.blob_root
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
@@ -39,8 +46,7 @@ def stored_copies(settings: Settings, digest: str) -> list[bytes]:
     if settings.storage.driver == "s3":
         client = _s3(settings)
         return [
-            client.get_object(Bucket=settings.storage.s3.bucket, Key=k)["Body"].read()  # type: ignore[attr-defined]
-            for k in keys
+            client.get_object(Bucket=settings.storage.s3.bucket, Key=k)["Body"].read() for k in keys
         ]
     return [(settings.blob_root / k).read_bytes() for k in keys]
 
@@ -51,8 +57,8 @@ def break_storage(settings: Settings) -> None:
         client = _s3(settings)
         bucket = settings.storage.s3.bucket
         for key in stored_keys(settings):
-            client.delete_object(Bucket=bucket, Key=key)  # type: ignore[attr-defined]
-        client.delete_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+            client.delete_object(Bucket=bucket, Key=key)
+        client.delete_bucket(Bucket=bucket)
         return
     root = settings.blob_root
     if root.exists():

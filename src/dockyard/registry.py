@@ -22,6 +22,7 @@ from dockyard.blobs.uploads import UploadService
 from dockyard.db import Database, open_database
 from dockyard.events.services import EventService
 from dockyard.jobs.handlers import Handlers
+from dockyard.jobs.prune import DAILY_JOBS_PRUNE, JOBS_PRUNE, JobPrune
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.runner import JobRunner
 from dockyard.jobs.schedules import ScheduleService, ScheduleSpec
@@ -147,9 +148,9 @@ def _blob_store(settings: Settings) -> BlobStore:
 
 
 # Created on first start when missing; an admin may change or disable them after.
-BUILTIN_SCHEDULES: tuple[ScheduleSpec, ...] = (DAILY_UPLOADS_PURGE,)
+BUILTIN_SCHEDULES: tuple[ScheduleSpec, ...] = (DAILY_UPLOADS_PURGE, DAILY_JOBS_PRUNE)
 # The job kinds that _job_handlers registers, for the API's schema to list.
-JOB_KINDS: tuple[str, ...] = (UPLOADS_PURGE,)
+JOB_KINDS: tuple[str, ...] = tuple(sorted((UPLOADS_PURGE, JOBS_PRUNE)))
 
 
 def _job_handlers(settings: Settings, db: Database, store: BlobStore) -> Handlers:
@@ -158,4 +159,5 @@ def _job_handlers(settings: Settings, db: Database, store: BlobStore) -> Handler
     handlers.register(
         UPLOADS_PURGE, UploadPurge(db, store, max_idle_hours=settings.jobs.upload_max_idle_hours)
     )
+    handlers.register(JOBS_PRUNE, JobPrune(db, keep_days=settings.jobs.keep_finished_days))
     return handlers

@@ -170,6 +170,9 @@ class JobSettings(BaseModel):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # Upload sessions untouched this long are abandoned: the daily uploads.purge removes them.
     upload_max_idle_hours: float = Field(default=24.0, gt=0)
+    # Finished jobs are kept this long as the jobs' history; the daily job_history.prune
+    # removes older ones.
+    keep_finished_days: float = Field(default=30.0, gt=0, le=36500)
 
     @model_validator(mode="after")
     def _lease_outlives_heartbeats(self) -> JobSettings:

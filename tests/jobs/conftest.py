@@ -18,9 +18,10 @@ import pytest
 from dockyard.db import Database, open_database
 from dockyard.db.migrate import upgrade
 from dockyard.jobs.handlers import Handlers
-from dockyard.jobs.queue import JobQueue
+from dockyard.jobs.queue import JobInfo, JobQueue
 from dockyard.jobs.schedules import ScheduleService
 from dockyard.jobs.worker import Worker
+from dockyard.registry import Registry
 from dockyard.settings import JobSettings, Settings
 from tests.conftest import BACKENDS, backend_settings
 from tests.postgres import PostgresServer
@@ -118,3 +119,22 @@ async def working(
     finally:
         stopping.set()
         await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+def registry(registry_app: object) -> Registry:
+    """The services of the app under test (both backends)."""
+    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
+    return services
+
+
+async def run_job(registry: Registry, kind: str, payload: dict[str, Any] | None = None) -> JobInfo:
+    """Enqueue a job of ``kind``, work until it has finished; the job as it ended."""
+    job_id = await registry.jobs.enqueue(kind, payload)
+
+    async def done() -> bool:
+        return (await registry.jobs.get(job_id)).status in ("succeeded", "failed")
+
+    async with working(registry.jobs, registry.job_handlers, registry.settings.jobs):
+        await eventually(done, what=f"the {kind} job finishing")
+    return await registry.jobs.get(job_id)

@@ -14,6 +14,7 @@ from dockyard.db import open_database
 from dockyard.jobs.handlers import Handlers
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.schedules import ScheduleService
+from dockyard.registry import JOB_KINDS
 from tests.jobs.conftest import FAST, eventually
 
 
@@ -66,7 +67,7 @@ async def test_the_worker_command_runs_jobs_and_stops_on_sigterm(
         assert process.returncode == 0, err.decode()
         lines = out.decode().splitlines()
         assert lines[0].startswith("dockyard worker ")
-        assert f"3 slots ({UPLOADS_PURGE})" in lines[0]
+        assert f"3 slots ({', '.join(JOB_KINDS)})" in lines[0]
         assert lines[-1] == "dockyard worker stopped"
     finally:
         await db.dispose()

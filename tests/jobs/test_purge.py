@@ -7,7 +7,6 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from sqlalchemy import update
 
 from dockyard.blobs.models import UploadSession
@@ -16,26 +15,13 @@ from dockyard.db.base import utcnow
 from dockyard.jobs.queue import JobInfo
 from dockyard.registry import Registry
 from dockyard.settings import Settings
-from tests.jobs.conftest import eventually, working
+from tests.jobs.conftest import run_job
 from tests.oci.helpers import digest_of, start_upload
 from tests.stored import stored_keys
 
 
-@pytest.fixture
-def registry(registry_app: object) -> Registry:
-    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
-    return services
-
-
-async def run_job(registry: Registry, payload: dict[str, object] | None = None) -> JobInfo:
-    job_id = await registry.jobs.enqueue(UPLOADS_PURGE, payload)
-
-    async def done() -> bool:
-        return (await registry.jobs.get(job_id)).status in ("succeeded", "failed")
-
-    async with working(registry.jobs, registry.job_handlers, registry.settings.jobs):
-        await eventually(done, what="the purge finishing")
-    return await registry.jobs.get(job_id)
+async def run(registry: Registry, payload: dict[str, object] | None = None) -> JobInfo:
+    return await run_job(registry, UPLOADS_PURGE, payload)
 
 
 async def open_upload(client: httpx.AsyncClient, data: bytes) -> str:
@@ -78,7 +64,7 @@ async def test_abandoned_uploads_are_purged_and_live_ones_kept(
             .values(writer="a" * 32, lease_until=utcnow() + timedelta(minutes=1))
         )
 
-    job = await run_job(registry)
+    job = await run(registry)
     assert (job.status, job.result) == ("succeeded", {"purged": 2, "max_idle_hours": 24.0})
     assert (job.progress.done, job.progress.total) == (2, 2)
     for upload_id in abandoned:
@@ -97,7 +83,7 @@ async def test_abandoned_uploads_are_purged_and_live_ones_kept(
     assert r.status_code == 201, r.text
 
     # Run twice: nothing left to do.
-    again = await run_job(registry)
+    again = await run(registry)
     assert (again.status, again.result) == ("succeeded", {"purged": 0, "max_idle_hours": 24.0})
 
 
@@ -106,10 +92,10 @@ async def test_the_payload_sets_the_age_and_a_bad_one_fails_at_once(
 ) -> None:
     upload_id = await open_upload(client, b"an hour old")
     await age(registry, [upload_id], hours=1)
-    job = await run_job(registry, {"max_idle_hours": 0.5})
+    job = await run(registry, {"max_idle_hours": 0.5})
     assert job.result == {"purged": 1, "max_idle_hours": 0.5}
 
-    bad = await run_job(registry, {"max_idle_hours": "soon"})
+    bad = await run(registry, {"max_idle_hours": "soon"})
     assert (bad.status, bad.attempts) == ("failed", 1)
     assert bad.error == "max_idle_hours must be a positive number of hours"
 

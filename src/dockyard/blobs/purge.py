@@ -22,7 +22,6 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select
 from dockyard.blobs.models import UploadSession
 from dockyard.db import Database
 from dockyard.db.base import utcnow
-from dockyard.errors import InvalidInput
 from dockyard.jobs.handlers import JobContext
 from dockyard.jobs.schedules import ScheduleSpec
 from dockyard.storage import BlobStore
@@ -56,9 +55,7 @@ class UploadPurge:
         self.max_idle_hours = max_idle_hours
 
     async def __call__(self, job: JobContext) -> dict[str, Any]:
-        hours = job.payload.get("max_idle_hours", self.max_idle_hours)
-        if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours < 1e6:
-            raise InvalidInput("max_idle_hours must be a positive number of hours")
+        hours = job.positive("max_idle_hours", self.max_idle_hours, "hours")
         now = utcnow()
         cutoff = now - timedelta(hours=hours)
         async with self.db.read() as conn:

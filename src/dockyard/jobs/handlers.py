@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from dockyard.errors import InvalidInput
 from dockyard.jobs.queue import Claim, JobInfo, JobQueue, check_kind
 
 
@@ -49,6 +50,14 @@ class JobContext:
         :class:`JobCancelled` if the job's cancellation was asked for."""
         self.heard(await self._queue.progress(self.lease, done, total, message))
         self.check_cancelled()
+
+    def positive(self, key: str, default: float, unit: str, limit: float = 1e6) -> float:
+        """The payload's number ``key`` (``default`` when absent), which must be above
+        zero and below ``limit``; a bad one fails the job for good (InvalidInput)."""
+        value = self.payload.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < limit:
+            raise InvalidInput(f"{key} must be a positive number of {unit}")
+        return value
 
     def check_cancelled(self) -> None:
         """Stop here with :class:`JobCancelled` if cancellation was asked for."""
