@@ -70,3 +70,47 @@ async def test_migrate_creates_the_schema(settings: Settings) -> None:
     assert "newest schema" in out
     # The embedded default makes its database file; PostgreSQL needs none.
     assert (settings.data_dir / "dockyard.db").exists() == (not settings.database.url)
+
+
+async def test_labels_from_the_command_line(client: httpx.AsyncClient, settings: Settings) -> None:
+    digest, _ = await push_image(client, "library/app", "v1")
+    where = _where(settings)
+    code, out, err = await _dockyard("labels", "create", "prod", "--color", "#0a0", *where)
+    assert code == 0, err
+    label_id = int(out.split("(id ")[1].rstrip(")\n"))
+    code, out, err = await _dockyard(
+        "labels", "create", "mine", "--project", "library", "--description", "ours", *where
+    )
+    assert code == 0, err
+    assert "created project library label mine" in out
+    code, _, err = await _dockyard("labels", "create", "prod", *where)
+    assert code == 1
+    assert "exists already" in err
+    code, _, err = await _dockyard("labels", "create", "bad", "--color", "red", *where)
+    assert code == 1
+    assert "color" in err
+
+    code, out, _ = await _dockyard("labels", "list", *where)
+    assert out.splitlines() == [f"{label_id}\tprod\t#0a0\t"]
+    code, out, _ = await _dockyard("labels", "list", "--project", "library", *where)
+    assert [line.split("\t")[1:] for line in out.splitlines()] == [["mine", "", "ours"]]
+
+    code, _, err = await _dockyard("artifacts", "label", "library/app", "v1", str(label_id), *where)
+    assert code == 0, err
+    r = await client.get("/api/v2.0/projects/library/repositories/app/artifacts/v1")
+    assert [label["name"] for label in r.json()["labels"]] == ["prod"]
+    code, _, err = await _dockyard("artifacts", "label", "library/app", "v1", str(label_id), *where)
+    assert code == 1
+    assert "already" in err
+    code, _, err = await _dockyard(
+        "artifacts", "label", "library/app", digest, str(label_id), "--remove", *where
+    )
+    assert code == 0, err
+    r = await client.get("/api/v2.0/projects/library/repositories/app/artifacts/v1")
+    assert r.json()["labels"] == []
+
+    code, out, err = await _dockyard("labels", "delete", str(label_id), *where)
+    assert code == 0, err
+    code, _, err = await _dockyard("labels", "delete", str(label_id), *where)
+    assert code == 1
+    assert f"no label with id {label_id}" in err

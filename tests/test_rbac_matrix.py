@@ -5,8 +5,9 @@ from ``access/rbac.py`` (a test computed from the table it checks would prove no
 
 - limited guest: pull only;
 - guest: pull, and read the members and the logs;
-- developer: a guest's rights, plus push and create tags;
-- maintainer: a developer's, plus delete artifacts and tags, scan, configure policies
+- developer: a guest's rights, plus push, create tags and put labels on artifacts;
+- maintainer: a developer's, plus delete artifacts and tags, manage the project's labels,
+  scan, configure policies
   (retention, immutability), read robots and webhooks;
 - project admin: everything in the project, robots, members and webhooks included;
 - anonymous, and a logged-in user who is no member: pull from a public project only;
@@ -80,6 +81,8 @@ manage_members      no      no        no       no     no         no     yes    y
 scan                no      no        no       no     no         yes    yes    yes
 configure_policies  no      no        no       no     no         yes    yes    yes
 configure_webhooks  no      no        no       no     no         no     yes    yes
+manage_labels       no      no        no       no     no         yes    yes    yes
+label_artifact      no      no        no       no     yes        yes    yes    yes
 """
 COLUMNS = {
     "anon": "anonymous",
@@ -124,6 +127,8 @@ ALLOWED_STATUS = {
     "create_robot": 201,
     "delete_robot": 200,
     "manage_members": 201,
+    "manage_labels": 201,
+    "label_artifact": 200,
 }
 DATA_PLANE = frozenset({"pull", "pull_token", "push", "delete_artifact"})
 # The actions without an endpoint yet: the decision their endpoints will ask for.
@@ -279,6 +284,39 @@ async def member_added(cell: Cell) -> bool:
     return "bystander" in {m["entity_name"] for m in r.json()}
 
 
+async def _project_id(cell: Cell) -> int:
+    r = await cell.admin.get(f"/api/v2.0/projects/{cell.project}")
+    assert r.status_code == 200, r.text
+    project_id: int = r.json()["project_id"]
+    return project_id
+
+
+async def manage_labels(cell: Cell) -> int:
+    body = {"name": "release", "scope": "p", "project_id": await _project_id(cell)}
+    return (await cell.caller.post("/api/v2.0/labels", json=body)).status_code
+
+
+async def label_created(cell: Cell) -> bool:
+    params = {"scope": "p", "project_id": await _project_id(cell)}
+    r = await cell.admin.get("/api/v2.0/labels", params=params)
+    assert r.status_code == 200, r.text
+    return [label["name"] for label in r.json()] == ["release"]
+
+
+async def label_artifact(cell: Cell) -> int:
+    # A global label of the cell's own, made by the admin; the caller puts it on v1.
+    r = await cell.admin.post("/api/v2.0/labels", json={"name": f"for-{cell.project}"})
+    assert r.status_code == 201, r.text
+    body = {"id": r.json()["id"]}
+    return (await cell.caller.post(f"{cell.api_artifact}/labels", json=body)).status_code
+
+
+async def artifact_labelled(cell: Cell) -> bool:
+    r = await cell.admin.get(cell.api_artifact)
+    assert r.status_code == 200, r.text
+    return [label["name"] for label in r.json()["labels"]] == [f"for-{cell.project}"]
+
+
 STEPS: dict[str, Step] = {
     "pull": pull,
     "push": push,
@@ -291,6 +329,8 @@ STEPS: dict[str, Step] = {
     "create_robot": create_robot,
     "delete_robot": delete_robot,
     "manage_members": manage_members,
+    "manage_labels": manage_labels,
+    "label_artifact": label_artifact,
 }
 EFFECTS: dict[str, Effect] = {
     "create_tag": tag_v2_exists,
@@ -299,6 +339,8 @@ EFFECTS: dict[str, Effect] = {
     "create_robot": robot_created,
     "delete_robot": robot_gone,
     "manage_members": member_added,
+    "manage_labels": label_created,
+    "label_artifact": artifact_labelled,
 }
 
 
@@ -307,7 +349,7 @@ async def shared_app(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Starlette]:
     """One registry for the whole matrix on each backend: each cell works in a project of
-    its own, so that 240 cells do not pay 240 migrations."""
+    its own, so that 272 cells do not pay 272 migrations."""
     settings = await backend_settings(
         request, tmp_path_factory.mktemp("rbac"), request.param, own_database=True
     )

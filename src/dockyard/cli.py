@@ -15,6 +15,7 @@ import click
 from dockyard.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from dockyard.artifacts.labels import LabelInfo
     from dockyard.registry import Registry
 
 T = TypeVar("T")
@@ -302,3 +303,108 @@ def list_artifacts(
     for artifact in listed:
         tags = ",".join(artifact.tags) or "<untagged>"
         click.echo(f"{artifact.digest}\t{artifact.kind}\t{artifact.size}\t{tags}")
+
+
+@artifacts.command("label")
+@settings_options
+@click.argument("repository")
+@click.argument("reference")
+@click.argument("label_id", type=click.IntRange(min=1))
+@click.option("--remove", is_flag=True, help="Take the label off instead.")
+def label_artifact(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    repository: str,
+    reference: str,
+    label_id: int,
+    remove: bool,
+) -> None:
+    """Put label LABEL_ID on the artifact REFERENCE (a tag or a digest) of REPOSITORY."""
+    from dockyard.events.services import SYSTEM
+
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+
+    async def change(registry: Registry) -> None:
+        if remove:
+            await registry.labels.detach(repository, reference, label_id, actor=SYSTEM)
+        else:
+            await registry.labels.attach(repository, reference, label_id, actor=SYSTEM)
+
+    _run(settings, change)
+    click.echo(
+        f"{'took' if remove else 'put'} label {label_id} {'off' if remove else 'on'} "
+        f"{repository} {reference}"
+    )
+
+
+@main.group()
+def labels() -> None:
+    """Global and project labels (the same services as the API)."""
+
+
+@labels.command("list")
+@settings_options
+@click.option("--project", help="A project's labels instead of the global ones.")
+def list_labels(
+    config: str | None, data_dir: Path | None, database_url: str | None, project: str | None
+) -> None:
+    """List labels: id, name, color, description."""
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+
+    async def listed(registry: Registry) -> list[LabelInfo]:
+        project_id = (await registry.projects.get(project)).id if project else None
+        found, _ = await registry.labels.search(project_id=project_id, limit=10_000)
+        return found
+
+    for label in _run(settings, listed):
+        click.echo(f"{label.id}\t{label.name}\t{label.color}\t{label.description}")
+
+
+@labels.command("create")
+@settings_options
+@click.argument("name")
+@click.option("--project", help="Make it a label of this project (default: global).")
+@click.option("--color", default="", help="#RGB or #RRGGBB.")
+@click.option("--description", default="", help="What the label means.")
+def create_label(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    name: str,
+    project: str | None,
+    color: str,
+    description: str,
+) -> None:
+    """Create a global label, or a project's."""
+    from dockyard.events.services import SYSTEM
+
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+
+    async def create(registry: Registry) -> LabelInfo:
+        project_id = (await registry.projects.get(project)).id if project else None
+        return await registry.labels.create(
+            name, project_id=project_id, color=color, description=description, actor=SYSTEM
+        )
+
+    label = _run(settings, create)
+    where = f"project {project}" if project else "global"
+    click.echo(f"created {where} label {label.name} (id {label.id})")
+
+
+@labels.command("delete")
+@settings_options
+@click.argument("label_id", type=click.IntRange(min=1))
+def delete_label(
+    config: str | None, data_dir: Path | None, database_url: str | None, label_id: int
+) -> None:
+    """Delete a label; it leaves every artifact that carried it."""
+    from dockyard.events.services import SYSTEM
+
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+    _run(settings, lambda registry: registry.labels.delete(label_id, actor=SYSTEM))
+    click.echo(f"deleted label {label_id}")

@@ -13,6 +13,7 @@ from dockyard.access.tokens import TokenService
 from dockyard.access.users import UserService
 from dockyard.artifacts.catalog import ArtifactCatalog
 from dockyard.artifacts.copy import CopyService
+from dockyard.artifacts.labels import LabelService
 from dockyard.artifacts.pulls import PullRecorder
 from dockyard.artifacts.services import ManifestService
 from dockyard.artifacts.tags import TagService
@@ -46,6 +47,7 @@ class Registry:
     # The management API's view of artifacts, tagging, and copying between repositories.
     catalog: ArtifactCatalog
     tags: TagService
+    labels: LabelService
     copies: CopyService
     projects: ProjectService
     members: MemberService
@@ -107,6 +109,7 @@ class Registry:
             pulls=PullRecorder(db),
             catalog=ArtifactCatalog(db),
             tags=TagService(db),
+            labels=LabelService(db),
             copies=CopyService(db, repositories, manifests, settings.limits.name_max_length),
             projects=projects,
             members=members,

@@ -60,13 +60,18 @@ class Action(StrEnum):
     WEBHOOK_MANAGE = "webhook:manage"
     POLICY_MANAGE = "policy:manage"
     LOG_READ = "log:read"
+    # The project's own labels; global ones are for system admins.
+    LABEL_MANAGE = "label:manage"
+    # Putting labels on artifacts and taking them off.
+    ARTIFACT_LABEL = "artifact-label:manage"
 
 
 _READ = frozenset({Action.PROJECT_READ, Action.REPOSITORY_PULL, Action.ARTIFACT_READ})
 _LIMITED_GUEST = _READ
 _GUEST = _LIMITED_GUEST | {Action.MEMBER_READ, Action.LOG_READ}
-_DEVELOPER = _GUEST | {Action.REPOSITORY_PUSH, Action.TAG_CREATE}
+_DEVELOPER = _GUEST | {Action.REPOSITORY_PUSH, Action.TAG_CREATE, Action.ARTIFACT_LABEL}
 _MAINTAINER = _DEVELOPER | {
+    Action.LABEL_MANAGE,
     Action.REPOSITORY_DELETE,
     Action.ARTIFACT_DELETE,
     Action.TAG_DELETE,

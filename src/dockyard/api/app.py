@@ -11,6 +11,7 @@ from dockyard.api import (
     artifacts,
     auditlogs,
     jobs,
+    labels,
     members,
     projects,
     repositories,
@@ -38,7 +39,7 @@ def create_api(registry: Registry) -> FastAPI:
         title="dockyard API",
         version="2.0",
         description="Manage projects, members, robots, users, repositories, artifacts, "
-        "background jobs and their schedules. "
+        "labels, background jobs and their schedules. "
         "Authenticate with Basic credentials (users, robots, OIDC CLI secrets) or the "
         "console's session cookie.",
         docs_url="/docs",
@@ -56,6 +57,7 @@ def create_api(registry: Registry) -> FastAPI:
         auditlogs,
         repositories,
         artifacts,
+        labels,
         jobs,
         schedules,
     ):

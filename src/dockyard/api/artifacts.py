@@ -2,9 +2,10 @@
 artifacts, and tag or untag them.
 
 Harbor's ``q`` query language is not spoken here; the list takes plain filters instead:
-``type`` (the artifact kind), ``untagged`` and ``tag``. Lists show artifacts of their
-own: the children of an index and the accessories of an artifact (signatures, SBOMs)
-appear under it, in ``references`` and ``accessories``, unless they are tagged.
+``type`` (the artifact kind), ``untagged``, ``tag`` and ``label`` (ids; repeated, all of
+them). Lists show artifacts of their own: the children of an index and the accessories
+of an artifact (signatures, SBOMs) appear under it, in ``references`` and
+``accessories``, unless they are tagged.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dockyard.access.rbac import Action
-from dockyard.api.deps import Acting, Caller, Services
+from dockyard.api.bodies import MAX_ID, Body
+from dockyard.api.deps import Acting, Caller, Id, Services
+from dockyard.api.labels import Label, label_resp
 from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.api.projects import authorized
 from dockyard.api.repositories import ProjectName, RepositoryName, full_name, repository_path
@@ -98,10 +101,15 @@ class Artifact(BaseModel):
     tags: list[Tag]
     accessories: list[Accessory]
     references: list[ArtifactReference]
+    labels: list[Label]
 
 
 class TagReq(BaseModel):
     name: str = Field(min_length=1, max_length=128, pattern=_TAG)
+
+
+class LabelReq(Body):
+    id: int = Field(ge=1, le=MAX_ID, description="the label to put on the artifact")
 
 
 class _Filters:
@@ -124,9 +132,19 @@ class _Filters:
             str | None,
             Query(max_length=128, pattern=_TAG, description="Only the artifact with this tag."),
         ] = None,
+        label: Annotated[
+            list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
+            Query(
+                max_length=16,
+                description="Only artifacts that carry this label (by id); repeated: all of them.",
+            ),
+        ] = None,
     ) -> None:
         self.filter = ArtifactFilter(
-            kind=kind, tagged=None if untagged is None else not untagged, tag=tag
+            kind=kind,
+            tagged=None if untagged is None else not untagged,
+            tag=tag,
+            labels=tuple(label or ()),
         )
 
 
@@ -178,6 +196,7 @@ def artifact_resp(artifact: ArtifactInfo) -> Artifact:
             ArtifactReference(parent_id=artifact.id, child_digest=r.digest, platform=r.platform)
             for r in artifact.references
         ],
+        labels=[label_resp(label) for label in artifact.labels],
     )
 
 
@@ -320,4 +339,39 @@ async def delete_tag(
 ) -> Response:
     name = await full_name(registry, caller, project_name, repository_name, Action.TAG_DELETE)
     await registry.tags.delete(name, reference, tag_name, actor)
+    return Response(status_code=200)
+
+
+@router.post("/{reference}/labels", response_class=Response, summary="Put a label on an artifact")
+async def add_label(
+    project_name: ProjectName,
+    repository_name: RepositoryName,
+    reference: Reference,
+    body: LabelReq,
+    registry: Services,
+    caller: Caller,
+    actor: Acting,
+) -> Response:
+    """A global label, or one of the artifact's project; 409 when it carries it already."""
+    name = await full_name(registry, caller, project_name, repository_name, Action.ARTIFACT_LABEL)
+    await registry.labels.attach(name, reference, body.id, actor=actor)
+    return Response(status_code=200)
+
+
+@router.delete(
+    "/{reference}/labels/{label_id:int}",
+    response_class=Response,
+    summary="Take a label off an artifact",
+)
+async def remove_label(
+    project_name: ProjectName,
+    repository_name: RepositoryName,
+    reference: Reference,
+    label_id: Id,
+    registry: Services,
+    caller: Caller,
+    actor: Acting,
+) -> Response:
+    name = await full_name(registry, caller, project_name, repository_name, Action.ARTIFACT_LABEL)
+    await registry.labels.detach(name, reference, label_id, actor=actor)
     return Response(status_code=200)

@@ -17,8 +17,9 @@ from sqlalchemy import ColumnElement, Row, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from dockyard.artifacts import mediatypes as mt
+from dockyard.artifacts.labels import LabelInfo, labels_of
 from dockyard.artifacts.lookup import find_artifact
-from dockyard.artifacts.models import Manifest, ManifestReference, Tag
+from dockyard.artifacts.models import ArtifactLabel, Manifest, ManifestReference, Tag
 from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.errors import InvalidInput, NotFound
@@ -88,6 +89,7 @@ class ArtifactInfo:
     tags: tuple[TagInfo, ...]
     accessories: tuple[Accessory, ...]
     references: tuple[ChildReference, ...]
+    labels: tuple[LabelInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,8 @@ class ArtifactFilter:
     # True: only tagged artifacts; False: only untagged ones.
     tagged: bool | None = None
     tag: str | None = None
+    # Only artifacts that carry every one of these labels.
+    labels: tuple[int, ...] = ()
 
 
 _Parent = aliased(Manifest)
@@ -258,6 +262,12 @@ def _filter_conditions(filters: ArtifactFilter) -> list[ColumnElement[bool]]:
         conditions.append(_TAGGED if filters.tagged else ~_TAGGED)
     if filters.tag is not None:
         conditions.append(exists().where(Tag.manifest_id == Manifest.id, Tag.name == filters.tag))
+    for label_id in filters.labels:
+        conditions.append(
+            exists().where(
+                ArtifactLabel.manifest_id == Manifest.id, ArtifactLabel.label_id == label_id
+            )
+        )
     return conditions
 
 
@@ -314,6 +324,7 @@ async def _describe(
     )
     for subject, *accessory in accessory_rows:
         accessories.setdefault(subject, []).append(Accessory(*accessory))
+    labels = await labels_of(conn, [row.id for row in rows])
     infos = []
     for row in rows:
         config_type, children = _content_facts(row.content)
@@ -335,6 +346,7 @@ async def _describe(
                 tags=tuple(tags.get(row.id, ())),
                 accessories=tuple(accessories.get(row.digest, ())),
                 references=children,
+                labels=tuple(labels.get(row.id, ())),
             )
         )
     return infos

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -73,3 +74,47 @@ class Tag(Base):
 # tags/list walks a repository's tags in the spec's lexical order; this index
 # hands them over in that order without a sort.
 Index("ix_tags_repository_id_lexical", Tag.repository_id, func.lower(Tag.name), Tag.name)
+
+
+class Label(Base):
+    """A label: global (``project_id`` None, managed by system admins) or of one project.
+
+    Names are unique among the global labels and within each project.
+    """
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        Index(
+            "uq_labels_global_name",
+            "name",
+            unique=True,
+            sqlite_where=text("project_id IS NULL"),
+            postgresql_where=text("project_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    # "#RRGGBB" or "#RGB", or empty.
+    color: Mapped[str] = mapped_column(String(7), default="")
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ArtifactLabel(Base):
+    """A label attached to an artifact (a manifest of a repository)."""
+
+    __tablename__ = "artifact_labels"
+
+    manifest_id: Mapped[int] = mapped_column(
+        ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True
+    )
+    label_id: Mapped[int] = mapped_column(
+        ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -8,7 +8,7 @@ from dockyard.access.models import (
     User,
     UserGroup,
 )
-from dockyard.artifacts.models import Manifest, ManifestReference, Tag
+from dockyard.artifacts.models import ArtifactLabel, Label, Manifest, ManifestReference, Tag
 from dockyard.blobs.models import Blob, RepositoryBlob, UploadSession
 from dockyard.db.base import Base
 from dockyard.events.models import Event
@@ -16,11 +16,13 @@ from dockyard.jobs.models import Job, Schedule
 from dockyard.projects.models import Project, ProjectMember, Repository
 
 __all__ = [
+    "ArtifactLabel",
     "Base",
     "Blob",
     "Event",
     "GroupMembership",
     "Job",
+    "Label",
     "Manifest",
     "ManifestReference",
     "Project",
