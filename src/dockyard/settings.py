@@ -137,7 +137,7 @@ class AuthSettings(BaseModel):
     token_ttl_seconds: int = Field(default=1800, ge=60, le=86400)
     # Who may create projects: "everyone" who is logged in, or system admins only.
     project_creation: Literal["everyone", "admin"] = "everyone"
-    robot_prefix: str = "robot$"
+    robot_prefix: str = Field(default="robot$", min_length=1, max_length=64)
     ldap: LdapSettings = LdapSettings()
     oidc: OidcSettings = OidcSettings()
 

@@ -57,8 +57,9 @@ class GroupMembership(Base):
     )
 
 
-# A robot's full name, prefix and project included, fits in this many characters.
-ROBOT_NAME_MAX_LENGTH = 255
+# A robot's full name: the prefix (at most 64 characters), a project's name (255), "+"
+# and the robot's own name (128) fit.
+ROBOT_NAME_MAX_LENGTH = 512
 
 
 class Robot(Base):

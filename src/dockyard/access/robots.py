@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from dockyard.access.models import ROBOT_NAME_MAX_LENGTH, Robot, RobotPermission
+from dockyard.access.models import Robot, RobotPermission
 from dockyard.access.passwords import SecretChecker, hash_secret, new_secret
 from dockyard.access.principals import Principal
 from dockyard.access.rbac import ROBOT_GRANTABLE, Action
@@ -108,11 +108,6 @@ class RobotService:
         for permission in permissions:
             check_actions(permission.actions)
         full_name = self.full_name(name, project)
-        if len(full_name) > ROBOT_NAME_MAX_LENGTH:
-            raise InvalidInput(
-                f"the robot's full name ({self.prefix}<project>+<name>) has {len(full_name)} "
-                f"characters; at most {ROBOT_NAME_MAX_LENGTH}: choose a shorter robot name"
-            )
         secret = new_secret()
         secret_hash = await hash_secret(secret)
         expires_at = None if duration_days == -1 else utcnow() + timedelta(days=duration_days)

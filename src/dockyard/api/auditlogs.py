@@ -48,7 +48,7 @@ def _entry(entry: AuditEntry) -> AuditLog:
 class _Filters:
     def __init__(
         self,
-        username: Annotated[str | None, Query(max_length=255)] = None,
+        username: Annotated[str | None, Query(max_length=512)] = None,
         operation: Operation | None = None,
         resource_type: ResourceType | None = None,
         resource: Annotated[str | None, Query(max_length=1024)] = None,

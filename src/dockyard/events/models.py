@@ -23,6 +23,7 @@ class Event(Base):
     resource: Mapped[str] = mapped_column(String(1024))
     # No foreign key: the history of a project outlives the project.
     project_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    operator: Mapped[str] = mapped_column(String(255))
+    # A user's name, or a robot's full name (up to 512 characters, access/models.py).
+    operator: Mapped[str] = mapped_column(String(512))
     client_ip: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(Text, default="{}")
