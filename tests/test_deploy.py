@@ -234,9 +234,11 @@ def test_the_dockerfiles_environment_is_valid_settings(monkeypatch: pytest.Monke
     assert settings.data_dir == Path("/var/lib/dockyard")
 
 
-def test_the_healthcheck_tells_a_serving_registry_from_a_dead_one(tmp_path: Path) -> None:
+def test_the_healthcheck_tells_a_serving_registry_from_a_dead_one(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
     command = [sys.executable, *_healthcheck()[1:]]
-    server = DockyardServer(tmp_path / "data", projects=()).start()
+    server = DockyardServer(tmp_path / "data", projects=(), env=server_env).start()
     try:
         env = {**server.environment(), "DOCKYARD_PORT": str(server.port)}
         alive = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)

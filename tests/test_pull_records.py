@@ -32,8 +32,10 @@ def _pulls(client: httpx.Client) -> int:
     return int(r.headers["X-Total-Count"])
 
 
-def test_pulls_reach_the_audit_log_and_survive_a_shutdown(tmp_path: Path) -> None:
-    server = DockyardServer(tmp_path / "data").start()
+def test_pulls_reach_the_audit_log_and_survive_a_shutdown(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    server = DockyardServer(tmp_path / "data", env=server_env).start()
     try:
         with httpx.Client(base_url=server.url, auth=ADMIN) as client:
             _push(client, "lib/app")
