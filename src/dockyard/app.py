@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.api.app import PREFIX, create_api
+from dockyard.api.errors import error_response as api_error
 from dockyard.oci import app as oci
 from dockyard.oci.responses import APIVersionHeader
+from dockyard.oci.responses import error_response as oci_error
 from dockyard.registry import Registry
 from dockyard.settings import Settings
 from dockyard.token import app as token
@@ -47,11 +50,31 @@ def create_app(settings: Settings) -> Starlette:
             Mount(PREFIX, app=create_api(registry)),
         ],
         exception_handlers=oci.EXCEPTION_HANDLERS,
-        middleware=[Middleware(APIVersionHeader)],
+        middleware=[Middleware(APIVersionHeader), Middleware(RefuseNul)],
         lifespan=lifespan,
     )
     app.state.registry = registry
     return app
+
+
+class RefuseNul:
+    """400 for a NUL character in a request's path or query, on every face: no name,
+    reference or parameter holds one, and PostgreSQL cannot even compare text with one
+    (it was a 503 there). Request bodies of the API: api/bodies.py."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            message = "NUL characters are not allowed in paths or parameters"
+            if scope["path"].startswith(PREFIX + "/"):
+                response = api_error(400, message)
+            else:
+                response = oci_error("UNSUPPORTED", message, 400)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def app_from_environment() -> Starlette:

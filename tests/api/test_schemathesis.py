@@ -29,7 +29,12 @@ def api_server(
 
 @pytest.fixture(scope="session")
 def api_schema(api_server: DockyardServer) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{api_server.url}/api/v2.0/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{api_server.url}/api/v2.0/openapi.json")
+    # No text holds a NUL character: the API refuses one in a path, a parameter or a
+    # body with 400 (PostgreSQL cannot store one), which tests/api/test_nul.py checks;
+    # a schema that said so on every string would drown the document.
+    schema.config.generation.update(allow_x00=False)
+    return schema
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

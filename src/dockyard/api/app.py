@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from dockyard.api import (
     artifacts,
     auditlogs,
+    immutability,
     jobs,
     labels,
     members,
@@ -58,6 +59,7 @@ def create_api(registry: Registry) -> FastAPI:
         repositories,
         artifacts,
         labels,
+        immutability,
         jobs,
         schedules,
     ):

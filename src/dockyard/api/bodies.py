@@ -18,10 +18,23 @@ class Body(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _whole_numbers(cls, data: Any) -> Any:
-        """JSON says 3.0 is the integer 3; strict mode alone would refuse it."""
+        """JSON says 3.0 is the integer 3; strict mode alone would refuse it. And no text
+        holds a NUL character, which PostgreSQL cannot store (refused here, as 400)."""
+        if _holds_nul(data):
+            raise ValueError("NUL characters (\\u0000) are not allowed")
         if isinstance(data, dict):
             return {
                 key: int(value) if isinstance(value, float) and value.is_integer() else value
                 for key, value in data.items()
             }
         return data
+
+
+def _holds_nul(data: Any) -> bool:
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_holds_nul(key) or _holds_nul(value) for key, value in data.items())
+    if isinstance(data, list):
+        return any(_holds_nul(item) for item in data)
+    return False

@@ -19,14 +19,19 @@ from dockyard.api.bodies import MAX_ID, Body
 from dockyard.api.deps import Acting, Caller, Id, Services, require_admin, require_login
 from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.api.projects import authorized
-from dockyard.artifacts.labels import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, LabelInfo
+from dockyard.artifacts.labels import (
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    NAME_PATTERN,
+    LabelInfo,
+)
 from dockyard.errors import NotFound
 from dockyard.registry import Registry
 
 router = APIRouter(prefix="/labels", tags=["label"])
 
 _COLOR = r"^(?:#[0-9A-Fa-f]{3}|#[0-9A-Fa-f]{6})?$"
-Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
 Color = Annotated[str, Field(pattern=_COLOR, description="#RGB or #RRGGBB, or empty")]
 

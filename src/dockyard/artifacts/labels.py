@@ -26,8 +26,9 @@ from dockyard.events.services import Actor, record
 
 NAME_MAX_LENGTH = 128
 DESCRIPTION_MAX_LENGTH = 1024
-# Printable, no leading or trailing space; Harbor's console shows any text.
-_NAME = re.compile(r"^\S(?:[^\x00-\x1f\x7f]*\S)?$")
+# No control characters, no space at either end; Harbor's console shows any text.
+NAME_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
+_NAME = re.compile(NAME_PATTERN)
 _COLOR = re.compile(r"^(?:#[0-9A-Fa-f]{3}|#[0-9A-Fa-f]{6})?$")
 
 _COLUMNS = (
