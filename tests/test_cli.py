@@ -114,3 +114,32 @@ async def test_labels_from_the_command_line(client: httpx.AsyncClient, settings:
     code, _, err = await _dockyard("labels", "delete", str(label_id), *where)
     assert code == 1
     assert f"no label with id {label_id}" in err
+
+
+async def test_immutable_tag_rules_from_the_command_line(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await push_image(client, "library/app", "v1")
+    await push_image(client, "library/app", "latest", layers=(b"latest",))
+    where = _where(settings)
+    code, out, err = await _dockyard(
+        "immutability", "add", "library", "--tags", "latest", "--exclude-tags", *where
+    )
+    assert code == 0, err
+    rule_id = int(out.split("rule ")[1].split()[0])
+    code, out, _ = await _dockyard("immutability", "list", "library", *where)
+    assert out.splitlines() == [f"{rule_id}\trepoMatches **\texcludes latest\tenabled"]
+    r = await client.delete("/v2/library/app/manifests/v1")
+    assert r.status_code == 403
+    assert "immutable" in r.text
+    assert (await client.delete("/v2/library/app/manifests/latest")).status_code == 202
+    code, _, err = await _dockyard("immutability", "add", "library", "--tags", "{a,b}" * 11, *where)
+    assert code == 1
+    assert "invalid tag pattern" in err
+
+    code, _, err = await _dockyard("immutability", "delete", "library", str(rule_id), *where)
+    assert code == 0, err
+    assert (await client.delete("/v2/library/app/manifests/v1")).status_code == 202
+    code, _, err = await _dockyard("immutability", "delete", "library", str(rule_id), *where)
+    assert code == 1
+    assert "no immutable tag rule" in err

@@ -15,7 +15,7 @@ from ``access/rbac.py`` (a test computed from the table it checks would prove no
 
 Each cell asks the real face the action goes through: the data plane (``/v2/``, with
 Basic credentials and with a bearer token from ``/service/token``), the management API,
-or, for actions with no endpoint yet (scan, webhooks, policies), the decision those
+or, for actions with no endpoint yet (scan, webhooks), the decision those
 endpoints will ask for: ``AccessService.project_access``. A refusal is 401 for anonymous
 callers, 403 for known ones; the management API answers 404 for a private project the
 caller may not even read (``api/projects.authorized``). A refused change must also have
@@ -129,12 +129,12 @@ ALLOWED_STATUS = {
     "manage_members": 201,
     "manage_labels": 201,
     "label_artifact": 200,
+    "configure_policies": 201,
 }
 DATA_PLANE = frozenset({"pull", "pull_token", "push", "delete_artifact"})
 # The actions without an endpoint yet: the decision their endpoints will ask for.
 DECISIONS = {
     "scan": Action.SCAN_CREATE,
-    "configure_policies": Action.POLICY_MANAGE,
     "configure_webhooks": Action.WEBHOOK_MANAGE,
 }
 assert set(ACTIONS) == set(ALLOWED_STATUS) | set(DECISIONS)
@@ -317,6 +317,23 @@ async def artifact_labelled(cell: Cell) -> bool:
     return [label["name"] for label in r.json()["labels"]] == [f"for-{cell.project}"]
 
 
+async def configure_policies(cell: Cell) -> int:
+    body = {
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "v*"}],
+        "scope_selectors": {
+            "repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]
+        },
+    }
+    url = f"/api/v2.0/projects/{cell.project}/immutabletagrules"
+    return (await cell.caller.post(url, json=body)).status_code
+
+
+async def rule_added(cell: Cell) -> bool:
+    r = await cell.admin.get(f"/api/v2.0/projects/{cell.project}/immutabletagrules")
+    assert r.status_code == 200, r.text
+    return len(r.json()) == 1
+
+
 STEPS: dict[str, Step] = {
     "pull": pull,
     "push": push,
@@ -331,6 +348,7 @@ STEPS: dict[str, Step] = {
     "manage_members": manage_members,
     "manage_labels": manage_labels,
     "label_artifact": label_artifact,
+    "configure_policies": configure_policies,
 }
 EFFECTS: dict[str, Effect] = {
     "create_tag": tag_v2_exists,
@@ -341,6 +359,7 @@ EFFECTS: dict[str, Effect] = {
     "manage_members": member_added,
     "manage_labels": label_created,
     "label_artifact": artifact_labelled,
+    "configure_policies": rule_added,
 }
 
 

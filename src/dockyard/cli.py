@@ -16,6 +16,7 @@ from dockyard.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from dockyard.artifacts.labels import LabelInfo
+    from dockyard.projects.immutability import RuleInfo
     from dockyard.registry import Registry
 
 T = TypeVar("T")
@@ -408,3 +409,88 @@ def delete_label(
     _migrate_if_allowed(settings)
     _run(settings, lambda registry: registry.labels.delete(label_id, actor=SYSTEM))
     click.echo(f"deleted label {label_id}")
+
+
+@main.group()
+def immutability() -> None:
+    """A project's immutable tag rules (the same services as the API)."""
+
+
+@immutability.command("list")
+@settings_options
+@click.argument("project")
+def list_rules(
+    config: str | None, data_dir: Path | None, database_url: str | None, project: str
+) -> None:
+    """List PROJECT's rules: id, repositories, tags, and whether disabled."""
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+
+    async def listed(registry: Registry) -> list[RuleInfo]:
+        return await registry.immutability.rules((await registry.projects.get(project)).id)
+
+    for rule in _run(settings, listed):
+        state = "disabled" if rule.disabled else "enabled"
+        click.echo(
+            f"{rule.id}\t{rule.repository_decoration} {rule.repository_pattern}\t"
+            f"{rule.tag_decoration} {rule.tag_pattern}\t{state}"
+        )
+
+
+@immutability.command("add")
+@settings_options
+@click.argument("project")
+@click.option("--repositories", default="**", show_default=True, help="Doublestar pattern.")
+@click.option("--tags", default="**", show_default=True, help="Doublestar pattern.")
+@click.option("--exclude-repositories", is_flag=True, help="Cover the other repositories.")
+@click.option("--exclude-tags", is_flag=True, help="Cover the other tags.")
+def add_rule(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    project: str,
+    repositories: str,
+    tags: str,
+    exclude_repositories: bool,
+    exclude_tags: bool,
+) -> None:
+    """Make the tags of PROJECT that the patterns cover immutable."""
+    from dockyard.events.services import SYSTEM
+    from dockyard.projects.immutability import RuleSpec
+
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+    spec = RuleSpec(
+        repository_pattern=repositories,
+        repository_decoration="repoExcludes" if exclude_repositories else "repoMatches",
+        tag_pattern=tags,
+        tag_decoration="excludes" if exclude_tags else "matches",
+    )
+
+    async def add(registry: Registry) -> RuleInfo:
+        found = await registry.projects.get(project)
+        return await registry.immutability.create(found.id, found.name, spec, actor=SYSTEM)
+
+    rule = _run(settings, add)
+    click.echo(f"added immutable tag rule {rule.id} to project {project}")
+
+
+@immutability.command("delete")
+@settings_options
+@click.argument("project")
+@click.argument("rule_id", type=click.IntRange(min=1))
+def delete_rule(
+    config: str | None, data_dir: Path | None, database_url: str | None, project: str, rule_id: int
+) -> None:
+    """Delete rule RULE_ID of PROJECT."""
+    from dockyard.events.services import SYSTEM
+
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+
+    async def remove(registry: Registry) -> None:
+        found = await registry.projects.get(project)
+        await registry.immutability.delete(found.id, found.name, rule_id, actor=SYSTEM)
+
+    _run(settings, remove)
+    click.echo(f"deleted immutable tag rule {rule_id} of project {project}")

@@ -27,6 +27,7 @@ from dockyard.jobs.prune import DAILY_JOBS_PRUNE, JOBS_PRUNE, JobPrune
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.runner import JobRunner
 from dockyard.jobs.schedules import ScheduleService, ScheduleSpec
+from dockyard.projects.immutability import ImmutabilityService
 from dockyard.projects.members import MemberService
 from dockyard.projects.projects import ProjectService
 from dockyard.projects.services import RepositoryService
@@ -48,6 +49,7 @@ class Registry:
     catalog: ArtifactCatalog
     tags: TagService
     labels: LabelService
+    immutability: ImmutabilityService
     copies: CopyService
     projects: ProjectService
     members: MemberService
@@ -110,6 +112,7 @@ class Registry:
             catalog=ArtifactCatalog(db),
             tags=TagService(db),
             labels=LabelService(db),
+            immutability=ImmutabilityService(db),
             copies=CopyService(db, repositories, manifests, settings.limits.name_max_length),
             projects=projects,
             members=members,

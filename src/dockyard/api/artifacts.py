@@ -158,6 +158,7 @@ def tag_resp(tag: TagInfo) -> Tag:
         artifact_id=tag.artifact_id,
         name=tag.name,
         push_time=tag.pushed_at,
+        immutable=tag.immutable,
     )
 
 

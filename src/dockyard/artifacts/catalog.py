@@ -8,7 +8,7 @@ under its index or its subject instead, as on Harbor, unless someone tagged it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from dockyard.artifacts.models import ArtifactLabel, Manifest, ManifestReference
 from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.errors import InvalidInput, NotFound
+from dockyard.projects.immutability import RuleInfo, enabled_rules, immutable_tags
 from dockyard.projects.models import Repository
 from dockyard.projects.projects import Visibility, visible_projects
 from dockyard.projects.services import RepositoryKey, RepositoryService
@@ -46,6 +47,8 @@ class TagInfo:
     artifact_id: int
     name: str
     pushed_at: datetime
+    # An immutable tag rule of the project covers it.
+    immutable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +251,21 @@ class ArtifactCatalog:
             total = await conn.scalar(
                 select(func.count()).select_from(Tag).where(Tag.manifest_id == key.id)
             )
-        return [TagInfo(*row) for row in rows], int(total or 0)
+            immutable = _Immutability(await enabled_rules(conn, key.project_id), name)
+        return [immutable.tag(TagInfo(*row)) for row in rows], int(total or 0)
+
+
+class _Immutability:
+    """Marks the tags of repository ``name`` that the project's rules cover."""
+
+    def __init__(self, rules: list[RuleInfo], name: str) -> None:
+        self.rules = rules
+        self.repository = name.split("/", 1)[1]
+
+    def tag(self, tag: TagInfo) -> TagInfo:
+        if self.rules and immutable_tags(self.rules, self.repository, [tag.name]):
+            return replace(tag, immutable=True)
+        return tag
 
 
 def _filter_conditions(filters: ArtifactFilter) -> list[ColumnElement[bool]]:
@@ -302,8 +319,9 @@ async def _describe(
         .where(Tag.manifest_id.in_([row.id for row in rows]))
         .order_by(Tag.name)
     )
+    immutable = _Immutability(await enabled_rules(conn, repository.project_id), name)
     for tag in tag_rows:
-        tags.setdefault(tag.manifest_id, []).append(TagInfo(*tag))
+        tags.setdefault(tag.manifest_id, []).append(immutable.tag(TagInfo(*tag)))
     accessories: dict[str, list[Accessory]] = {}
     accessory_rows = await conn.execute(
         select(

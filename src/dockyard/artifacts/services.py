@@ -28,6 +28,7 @@ from dockyard.errors import (
     NameUnknown,
 )
 from dockyard.events.services import Actor, record
+from dockyard.projects.immutability import check_mutable
 from dockyard.projects.models import Repository
 from dockyard.projects.names import validate_tag
 from dockyard.projects.services import RepositoryService
@@ -100,6 +101,12 @@ _PRESENT_MANIFESTS = select(Manifest.digest).where(
     Manifest.repository_id == bindparam("repository_id"),
     Manifest.digest.in_(bindparam("digests", expanding=True)),
 )
+_TAGGED_MANIFEST = select(Tag.manifest_id).where(
+    Tag.repository_id == bindparam("repository_id"), Tag.name == bindparam("tag")
+)
+_REPOSITORY = select(Repository.project_id, Repository.name).where(
+    Repository.id == bindparam("repository_id")
+)
 _TAG_PAGE = LexicalPage(Tag.name, Tag.repository_id == bindparam("repository_id"))
 _BY_TAG = _manifest_query(by_tag=True, with_content=True)
 _HEAD_BY_TAG = _manifest_query(by_tag=True, with_content=False)
@@ -170,7 +177,12 @@ class ManifestService:
 
     @staticmethod
     async def set_tag(conn: Conn, repository_id: int, tag: str, manifest_id: int) -> None:
-        """Point a tag at a manifest, moving it if it pointed elsewhere."""
+        """Point a tag at a manifest, moving it if it pointed elsewhere, unless an
+        immutable tag rule covers it (Denied)."""
+        current = await conn.scalar(_TAGGED_MANIFEST, {"repository_id": repository_id, "tag": tag})
+        if current is not None and current != manifest_id:
+            row = (await conn.execute(_REPOSITORY, {"repository_id": repository_id})).one()
+            await check_mutable(conn, row.project_id, row.name, [tag], "move")
         await conn.execute(
             upsert(conn, Tag, ["repository_id", "name"], ["manifest_id", "updated_at"]),
             {
@@ -308,6 +320,7 @@ class ManifestService:
                 deleted = result.rowcount
             if repository is None or not deleted:
                 raise ManifestUnknown(detail={"name": name, "reference": reference})
+            await check_mutable(conn, repository.project_id, name, [reference], "delete")
             if actor is not None:
                 resource = f"{name}:{reference}"
                 await record(
@@ -321,6 +334,7 @@ class ManifestService:
             artifact = await find_artifact(conn, name, reference)
             tags = await conn.scalars(select(Tag.name).where(Tag.manifest_id == artifact.id))
             tag_names = sorted(tags)
+            await check_mutable(conn, artifact.project_id, name, tag_names, "delete")
             # The foreign keys cascade to the manifest's tags and references.
             await conn.execute(delete(Manifest).where(Manifest.id == artifact.id))
             if actor is not None:

@@ -10,6 +10,7 @@ from dockyard.artifacts.services import ManifestService
 from dockyard.db import Database
 from dockyard.errors import Conflict, NotFound
 from dockyard.events.services import Actor, record
+from dockyard.projects.immutability import check_mutable
 from dockyard.projects.names import validate_tag
 
 
@@ -50,6 +51,7 @@ class TagService:
             )
             if result.rowcount == 0:
                 raise NotFound(f"artifact {artifact.digest} has no tag {tag!r}")
+            await check_mutable(conn, artifact.project_id, name, [tag], "delete")
             await record(
                 conn,
                 actor,

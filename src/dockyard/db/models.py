@@ -13,7 +13,7 @@ from dockyard.blobs.models import Blob, RepositoryBlob, UploadSession
 from dockyard.db.base import Base
 from dockyard.events.models import Event
 from dockyard.jobs.models import Job, Schedule
-from dockyard.projects.models import Project, ProjectMember, Repository
+from dockyard.projects.models import ImmutableRule, Project, ProjectMember, Repository
 
 __all__ = [
     "ArtifactLabel",
@@ -21,6 +21,7 @@ __all__ = [
     "Blob",
     "Event",
     "GroupMembership",
+    "ImmutableRule",
     "Job",
     "Label",
     "Manifest",

@@ -48,3 +48,25 @@ class Repository(Base):
     # The full name, project included: "library/team/app".
     name: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ImmutableRule(Base):
+    """A project's immutable tag rule: the tags it covers cannot be moved or deleted."""
+
+    __tablename__ = "immutable_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Doublestar patterns over the repository's name inside the project, and the tag.
+    repository_pattern: Mapped[str] = mapped_column(String(255))
+    # "repoMatches" or "repoExcludes".
+    repository_decoration: Mapped[str] = mapped_column(String(16))
+    tag_pattern: Mapped[str] = mapped_column(String(255))
+    # "matches" or "excludes".
+    tag_decoration: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

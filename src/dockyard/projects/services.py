@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select
 
+from dockyard.artifacts.models import Tag
 from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.db.statements import LexicalPage, insert_ignore
 from dockyard.errors import NameUnknown, NotFound
 from dockyard.events.services import Actor, record
+from dockyard.projects.immutability import check_mutable
 from dockyard.projects.models import Project, Repository
 from dockyard.projects.names import project_of
 
@@ -83,6 +85,8 @@ class RepositoryService:
             key = await self.locate(conn, name)
             if key is None:
                 raise NotFound(f"repository {name!r} not found")
+            tags = await conn.scalars(select(Tag.name).where(Tag.repository_id == key.id))
+            await check_mutable(conn, key.project_id, name, tags, "delete")
             # The foreign keys cascade to manifests, tags, blob links and upload sessions.
             await conn.execute(delete(Repository).where(Repository.id == key.id))
             await record(conn, actor, "delete", "repository", name, project_id=key.project_id)
