@@ -191,6 +191,19 @@ def _run(settings: Settings, work: Callable[[Registry], Awaitable[T]]) -> T:
         raise click.ClickException(exc.message) from None
 
 
+def _on_registry(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    work: Callable[[Registry], Awaitable[T]],
+) -> T:
+    """What a command does with the registry's services: settings from the options, the
+    schema migrated when that is allowed, then ``work``."""
+    settings = _settings(config, data_dir, database_url)
+    _migrate_if_allowed(settings)
+    return _run(settings, work)
+
+
 @main.group()
 def admin() -> None:
     """Manage users and projects without the API (the same services as the API)."""
@@ -223,10 +236,10 @@ def create_user(
     is_admin: bool,
 ) -> None:
     """Create a local user."""
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
-    user = _run(
-        settings,
+    user = _on_registry(
+        config,
+        data_dir,
+        database_url,
         lambda registry: registry.users.create(
             username, password, email=email, realname=realname, admin=is_admin
         ),
@@ -248,9 +261,12 @@ def reset_password(
     password: str,
 ) -> None:
     """Set a local user's password (the admin's too)."""
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
-    _run(settings, lambda registry: registry.users.set_password(username, password))
+    _on_registry(
+        config,
+        data_dir,
+        database_url,
+        lambda registry: registry.users.set_password(username, password),
+    )
     click.echo(f"the password of {username} is changed")
 
 
@@ -266,8 +282,6 @@ def create_project(
     public: bool,
 ) -> None:
     """Create a project, owned by the admin."""
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
 
     async def create(registry: Registry) -> int:
         await _ensure_admin(registry)
@@ -275,7 +289,7 @@ def create_project(
         project = await registry.projects.create(name, public=public, owner_id=owner.id)
         return project.id
 
-    project_id = _run(settings, create)
+    project_id = _on_registry(config, data_dir, database_url, create)
     click.echo(f"created {'public' if public else 'private'} project {name} (id {project_id})")
 
 
@@ -296,10 +310,11 @@ def list_artifacts(
     untagged: bool,
 ) -> None:
     """List the artifacts of REPOSITORY: digest, kind, size, tags."""
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
-    listed = _run(
-        settings, lambda registry: registry.manifests.artifacts(repository, untagged_only=untagged)
+    listed = _on_registry(
+        config,
+        data_dir,
+        database_url,
+        lambda registry: registry.manifests.artifacts(repository, untagged_only=untagged),
     )
     for artifact in listed:
         tags = ",".join(artifact.tags) or "<untagged>"
@@ -324,16 +339,13 @@ def label_artifact(
     """Put label LABEL_ID on the artifact REFERENCE (a tag or a digest) of REPOSITORY."""
     from dockyard.events.services import SYSTEM
 
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
-
     async def change(registry: Registry) -> None:
         if remove:
             await registry.labels.detach(repository, reference, label_id, actor=SYSTEM)
         else:
             await registry.labels.attach(repository, reference, label_id, actor=SYSTEM)
 
-    _run(settings, change)
+    _on_registry(config, data_dir, database_url, change)
     click.echo(
         f"{'took' if remove else 'put'} label {label_id} {'off' if remove else 'on'} "
         f"{repository} {reference}"
@@ -352,15 +364,13 @@ def list_labels(
     config: str | None, data_dir: Path | None, database_url: str | None, project: str | None
 ) -> None:
     """List labels: id, name, color, description."""
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
 
     async def listed(registry: Registry) -> list[LabelInfo]:
         project_id = (await registry.projects.get(project)).id if project else None
         found, _ = await registry.labels.search(project_id=project_id, limit=10_000)
         return found
 
-    for label in _run(settings, listed):
+    for label in _on_registry(config, data_dir, database_url, listed):
         click.echo(f"{label.id}\t{label.name}\t{label.color}\t{label.description}")
 
 
@@ -382,16 +392,13 @@ def create_label(
     """Create a global label, or a project's."""
     from dockyard.events.services import SYSTEM
 
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
-
     async def create(registry: Registry) -> LabelInfo:
         project_id = (await registry.projects.get(project)).id if project else None
         return await registry.labels.create(
             name, project_id=project_id, color=color, description=description, actor=SYSTEM
         )
 
-    label = _run(settings, create)
+    label = _on_registry(config, data_dir, database_url, create)
     where = f"project {project}" if project else "global"
     click.echo(f"created {where} label {label.name} (id {label.id})")
 
@@ -405,9 +412,12 @@ def delete_label(
     """Delete a label; it leaves every artifact that carried it."""
     from dockyard.events.services import SYSTEM
 
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
-    _run(settings, lambda registry: registry.labels.delete(label_id, actor=SYSTEM))
+    _on_registry(
+        config,
+        data_dir,
+        database_url,
+        lambda registry: registry.labels.delete(label_id, actor=SYSTEM),
+    )
     click.echo(f"deleted label {label_id}")
 
 
@@ -423,13 +433,11 @@ def list_rules(
     config: str | None, data_dir: Path | None, database_url: str | None, project: str
 ) -> None:
     """List PROJECT's rules: id, repositories, tags, and whether disabled."""
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
 
     async def listed(registry: Registry) -> list[RuleInfo]:
         return await registry.immutability.rules((await registry.projects.get(project)).id)
 
-    for rule in _run(settings, listed):
+    for rule in _on_registry(config, data_dir, database_url, listed):
         state = "disabled" if rule.disabled else "enabled"
         click.echo(
             f"{rule.id}\t{rule.repository_decoration} {rule.repository_pattern}\t"
@@ -458,8 +466,6 @@ def add_rule(
     from dockyard.events.services import SYSTEM
     from dockyard.projects.immutability import RuleSpec
 
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
     spec = RuleSpec(
         repository_pattern=repositories,
         repository_decoration="repoExcludes" if exclude_repositories else "repoMatches",
@@ -471,7 +477,7 @@ def add_rule(
         found = await registry.projects.get(project)
         return await registry.immutability.create(found.id, found.name, spec, actor=SYSTEM)
 
-    rule = _run(settings, add)
+    rule = _on_registry(config, data_dir, database_url, add)
     click.echo(f"added immutable tag rule {rule.id} to project {project}")
 
 
@@ -485,12 +491,9 @@ def delete_rule(
     """Delete rule RULE_ID of PROJECT."""
     from dockyard.events.services import SYSTEM
 
-    settings = _settings(config, data_dir, database_url)
-    _migrate_if_allowed(settings)
-
     async def remove(registry: Registry) -> None:
         found = await registry.projects.get(project)
         await registry.immutability.delete(found.id, found.name, rule_id, actor=SYSTEM)
 
-    _run(settings, remove)
+    _on_registry(config, data_dir, database_url, remove)
     click.echo(f"deleted immutable tag rule {rule_id} of project {project}")
