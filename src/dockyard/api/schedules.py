@@ -36,6 +36,7 @@ Cron = Annotated[
 
 
 class ScheduleCreate(Body):
+    free_json = frozenset({"payload"})
     name: str = Field(pattern=NAME, max_length=NAME_MAX_LENGTH)
     kind: str = Field(
         max_length=KIND_MAX_LENGTH,
@@ -48,6 +49,7 @@ class ScheduleCreate(Body):
 
 
 class ScheduleUpdate(Body):
+    free_json = frozenset({"payload"})
     cron: Cron | None = None
     payload: dict[str, Any] | None = None
     enabled: bool | None = None
