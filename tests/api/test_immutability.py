@@ -3,11 +3,17 @@ the data plane and in the API, from everyone, system admins included."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from dockyard.artifacts.models import Manifest
+from dockyard.artifacts.services import ManifestService
+from dockyard.errors import Denied
+from dockyard.registry import Registry
 from tests.api.conftest import DEVELOPER, GUEST, MAINTAINER, MemberClient
 from tests.oci.helpers import OCI_MANIFEST, encode, image_manifest, push_blob, push_image
 
@@ -204,3 +210,41 @@ async def test_rules_match_the_repository_inside_the_project(client: httpx.Async
     denied(await client.delete("/v2/app/team/web/manifests/v1"))
     await push_image(client, "app/web", "v1")
     assert (await client.delete("/v2/app/web/manifests/v1")).status_code == 202
+
+
+async def test_two_pushes_racing_to_create_a_covered_tag_cannot_both_win(
+    client: httpx.AsyncClient, registry: Registry
+) -> None:
+    # The first push of a covered tag is allowed; a second one, racing with it to point
+    # the same new tag elsewhere, must be refused rather than move it (PostgreSQL:
+    # without the repository's row lock, the second upsert moved the tag).
+    first, _ = await push_image(client, "app/web", "a")
+    second, _ = await push_image(client, "app/web", "b", layers=(b"second",))
+    await add_rule(client, rule("v1"))
+    async with registry.db.read() as conn:
+        rows = await conn.execute(
+            select(Manifest.repository_id, Manifest.id, Manifest.digest).where(
+                Manifest.digest.in_([first, second])
+            )
+        )
+        found = {row.digest: (row.repository_id, row.id) for row in rows}
+    repository_id = found[first][0]
+    holding = asyncio.Event()
+
+    async def create_and_hold() -> None:
+        async with registry.db.write() as conn:
+            await ManifestService.set_tag(conn, repository_id, "v1", found[first][1])
+            holding.set()
+            await asyncio.sleep(0.3)  # the racing push runs meanwhile
+
+    async def race() -> None:
+        await holding.wait()
+        async with registry.db.write() as conn:
+            await ManifestService.set_tag(conn, repository_id, "v1", found[second][1])
+
+    holder = asyncio.create_task(create_and_hold())
+    with pytest.raises(Denied):
+        await race()
+    await holder
+    r = await client.get("/v2/app/web/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert r.headers["Docker-Content-Digest"] == first

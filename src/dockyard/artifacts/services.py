@@ -28,7 +28,7 @@ from dockyard.errors import (
     NameUnknown,
 )
 from dockyard.events.services import Actor, record
-from dockyard.projects.immutability import check_mutable
+from dockyard.projects.immutability import check_mutable, check_tag_move
 from dockyard.projects.models import Repository
 from dockyard.projects.names import validate_tag
 from dockyard.projects.services import RepositoryService
@@ -104,9 +104,6 @@ _PRESENT_MANIFESTS = select(Manifest.digest).where(
 _TAGGED_MANIFEST = select(Tag.manifest_id).where(
     Tag.repository_id == bindparam("repository_id"), Tag.name == bindparam("tag")
 )
-_REPOSITORY = select(Repository.project_id, Repository.name).where(
-    Repository.id == bindparam("repository_id")
-)
 _TAG_PAGE = LexicalPage(Tag.name, Tag.repository_id == bindparam("repository_id"))
 _BY_TAG = _manifest_query(by_tag=True, with_content=True)
 _HEAD_BY_TAG = _manifest_query(by_tag=True, with_content=False)
@@ -179,10 +176,7 @@ class ManifestService:
     async def set_tag(conn: Conn, repository_id: int, tag: str, manifest_id: int) -> None:
         """Point a tag at a manifest, moving it if it pointed elsewhere, unless an
         immutable tag rule covers it (Denied)."""
-        current = await conn.scalar(_TAGGED_MANIFEST, {"repository_id": repository_id, "tag": tag})
-        if current is not None and current != manifest_id:
-            row = (await conn.execute(_REPOSITORY, {"repository_id": repository_id})).one()
-            await check_mutable(conn, row.project_id, row.name, [tag], "move")
+        await check_tag_move(conn, repository_id, tag, manifest_id, _TAGGED_MANIFEST)
         await conn.execute(
             upsert(conn, Tag, ["repository_id", "name"], ["manifest_id", "updated_at"]),
             {

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, Select, bindparam, delete, func, insert, select, update
 from wcmatch import glob
 
 from dockyard.db import Database
@@ -27,7 +27,7 @@ from dockyard.db.base import utcnow
 from dockyard.db.engine import Conn
 from dockyard.errors import Denied, InvalidInput, NotFound
 from dockyard.events.services import Actor, record
-from dockyard.projects.models import ImmutableRule
+from dockyard.projects.models import ImmutableRule, Repository
 
 PATTERN_MAX_LENGTH = 255
 # Rules a project may hold (Harbor's console allows 15).
@@ -56,6 +56,17 @@ _ENABLED = (
         ImmutableRule.disabled.is_(False),
     )
     .order_by(ImmutableRule.priority, ImmutableRule.id)
+)
+
+
+_RULES_OF_REPOSITORY = (
+    select(*_COLUMNS, Repository.name.label("repository_name"))
+    .join(Repository, Repository.project_id == ImmutableRule.project_id)
+    .where(Repository.id == bindparam("repository_id"), ImmutableRule.disabled.is_(False))
+    .order_by(ImmutableRule.priority, ImmutableRule.id)
+)
+_LOCK_REPOSITORY = (
+    select(Repository.id).where(Repository.id == bindparam("repository_id")).with_for_update()
 )
 
 
@@ -212,6 +223,30 @@ async def _audit(
 
 async def enabled_rules(conn: Conn, project_id: int) -> list[RuleInfo]:
     return [_info(row) for row in await conn.execute(_ENABLED, {"project_id": project_id})]
+
+
+async def check_tag_move(
+    conn: Conn, repository_id: int, tag: str, manifest_id: int, current: Select[Any]
+) -> None:
+    """Before ``tag`` of a repository points at ``manifest_id``: Denied when a rule covers
+    the tag and it points elsewhere already. ``current`` selects the tag's manifest.
+
+    A covered tag is checked with the repository's row locked (on PostgreSQL; SQLite's
+    writers take turns anyway), so that of two pushes racing to create it the second
+    sees the first's tag and is refused, rather than move it. Without rules (the common
+    case) this is one query.
+    """
+    rows = (await conn.execute(_RULES_OF_REPOSITORY, {"repository_id": repository_id})).all()
+    if not rows:
+        return
+    name = rows[0].repository_name
+    rules = [_info(row) for row in rows]
+    if not immutable_tags(rules, name.split("/", 1)[1], [tag]):
+        return
+    await conn.execute(_LOCK_REPOSITORY, {"repository_id": repository_id})
+    pointed = await conn.scalar(current, {"repository_id": repository_id, "tag": tag})
+    if pointed is not None and pointed != manifest_id:
+        await check_mutable(conn, rows[0].project_id, name, [tag], "move")
 
 
 def immutable_tags(
