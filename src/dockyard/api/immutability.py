@@ -19,7 +19,12 @@ from dockyard.api.bodies import Body
 from dockyard.api.deps import Acting, Caller, Id, Services
 from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.api.projects import IsName, authorized, reference
-from dockyard.projects.immutability import PATTERN_MAX_LENGTH, RuleInfo, RuleSpec
+from dockyard.projects.immutability import (
+    PATTERN_CHARACTERS,
+    PATTERN_MAX_LENGTH,
+    RuleInfo,
+    RuleSpec,
+)
 
 router = APIRouter(prefix="/projects/{project_name_or_id}/immutabletagrules", tags=["immutable"])
 
@@ -28,6 +33,7 @@ Pattern = Annotated[
     Field(
         min_length=1,
         max_length=PATTERN_MAX_LENGTH,
+        pattern=PATTERN_CHARACTERS,
         description='a doublestar pattern: "**", "*", "?", "[a-z]", "{a,b}"',
     ),
 ]

@@ -75,7 +75,7 @@ def _info(row: Row[Any]) -> LabelInfo:
 def _checked(name: str | None, description: str | None, color: str | None) -> dict[str, str]:
     values: dict[str, str] = {}
     if name is not None:
-        if not 1 <= len(name) <= NAME_MAX_LENGTH or not _NAME.match(name):
+        if not 1 <= len(name) <= NAME_MAX_LENGTH or not _NAME.fullmatch(name):
             raise InvalidInput(
                 f"a label's name has 1 to {NAME_MAX_LENGTH} printable characters, "
                 "without spaces at either end"
@@ -88,7 +88,7 @@ def _checked(name: str | None, description: str | None, color: str | None) -> di
             )
         values["description"] = description
     if color is not None:
-        if not _COLOR.match(color):
+        if not _COLOR.fullmatch(color):
             raise InvalidInput("a label's color is #RGB or #RRGGBB, or empty")
         values["color"] = color
     return values

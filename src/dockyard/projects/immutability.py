@@ -14,6 +14,7 @@ that race are ordered by the database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,8 @@ from dockyard.events.services import Actor, record
 from dockyard.projects.models import ImmutableRule, Repository
 
 PATTERN_MAX_LENGTH = 255
+# Patterns hold no control characters (the API's schema says so too).
+PATTERN_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
 # Rules a project may hold (Harbor's console allows 15).
 MAX_RULES = 15
 _FLAGS = glob.GLOBSTAR | glob.BRACE
@@ -115,7 +118,7 @@ def _info(row: Row[Any]) -> RuleInfo:
 
 
 def _check_pattern(pattern: str, what: str) -> str:
-    if not 1 <= len(pattern) <= PATTERN_MAX_LENGTH or any(ord(c) < 32 for c in pattern):
+    if not 1 <= len(pattern) <= PATTERN_MAX_LENGTH or not re.fullmatch(PATTERN_CHARACTERS, pattern):
         raise InvalidInput(f"a {what} pattern has 1 to {PATTERN_MAX_LENGTH} printable characters")
     try:
         glob.translate(pattern, flags=_FLAGS)
