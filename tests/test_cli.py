@@ -1,4 +1,5 @@
-"""The command line: listing artifacts, untagged ones included, and migrating."""
+"""The command line: listing artifacts, untagged ones included, migrating, labels,
+immutable tag rules and garbage collection."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sys
 import httpx
 
 from dockyard.settings import Settings
-from tests.oci.helpers import push_image
+from tests.oci.helpers import push_blob, push_image
+from tests.s3_server import S3Server
 
 
 async def _dockyard(*arguments: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -143,3 +145,50 @@ async def test_immutable_tag_rules_from_the_command_line(
     code, _, err = await _dockyard("immutability", "delete", "library", str(rule_id), *where)
     assert code == 1
     assert "no immutable tag rule" in err
+
+
+def _store_env(settings: Settings) -> dict[str, str]:
+    """The variables that give the CLI the registry's blob store (S3 needs its settings)."""
+    if settings.storage.driver == "s3":
+        return S3Server.environment(settings.storage.s3)
+    return {}
+
+
+async def test_gc_runs_with_a_progress_bar_keeps_history_and_schedules(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await push_image(client, "library/app", "v1", layers=(b"kept",))
+    orphan = await push_blob(client, "library/app", b"orphan")
+    where, env = _where(settings), _store_env(settings)
+
+    code, out, err = await _dockyard(
+        "gc", "run", "--dry-run", "--grace-minutes", "0", *where, env=env
+    )
+    assert code == 0, err
+    assert "would delete 0 untagged artifacts, 1 blobs (6 bytes)" in out
+    assert "dry run done" in err  # the progress bar's last state, on stderr
+    assert (await client.head(f"/v2/library/app/blobs/{orphan}")).status_code == 200
+
+    code, out, err = await _dockyard("gc", "run", "--grace-minutes", "0", *where, env=env)
+    assert code == 0, err
+    assert "deleted 0 untagged artifacts, 1 blobs (6 bytes)" in out
+    assert (await client.head(f"/v2/library/app/blobs/{orphan}")).status_code == 404
+    assert (await client.get("/v2/library/app/manifests/v1")).status_code == 200
+
+    code, out, err = await _dockyard("gc", "history", *where, env=env)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].split("\t")[1] == "succeeded"
+    assert "would delete" in lines[1]
+
+    code, out, err = await _dockyard("gc", "schedule", "--type", "Weekly", *where, env=env)
+    assert code == 0, err
+    assert out.startswith("Weekly (0 0 0 * * 0), next at ")
+    code, out, _ = await _dockyard("gc", "schedule", *where, env=env)
+    assert out.startswith("Weekly")
+    code, _, err = await _dockyard("gc", "schedule", "--type", "Custom", *where, env=env)
+    assert code == 1
+    assert "needs a cron expression" in err
+    code, out, _ = await _dockyard("gc", "schedule", "--type", "None", *where, env=env)
+    assert out.strip() == "no scheduled garbage collection"

@@ -1,4 +1,5 @@
-"""The command line: ``dockyard serve``, ``worker``, ``migrate``, ``admin``, ``artifacts``."""
+"""The command line: ``dockyard serve``, ``worker``, ``migrate``, ``admin``, ``artifacts``,
+``labels``, ``immutability``, ``gc``."""
 
 from __future__ import annotations
 
@@ -497,3 +498,135 @@ def delete_rule(
 
     _on_registry(config, data_dir, database_url, remove)
     click.echo(f"deleted immutable tag rule {rule_id} of project {project}")
+
+
+@main.group()
+def gc() -> None:
+    """Garbage collection: run it (or a dry run), its history, its schedule."""
+
+
+@gc.command("run")
+@settings_options
+@click.option("--dry-run", is_flag=True, help="Report what would go; remove nothing.")
+@click.option(
+    "--delete-untagged/--keep-untagged",
+    default=None,
+    help="Also delete artifacts without tags (default: the gc.delete_untagged setting).",
+)
+@click.option(
+    "--grace-minutes",
+    type=click.FloatRange(min=0, max=525600),
+    help="Keep what was used this recently (default: the gc.grace_minutes setting, 120).",
+)
+def run_gc(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    dry_run: bool,
+    delete_untagged: bool | None,
+    grace_minutes: float | None,
+) -> None:
+    """Collect garbage now, with a progress bar; pushes and pulls go on meanwhile.
+
+    The run is a job on the registry's queue, run by this command (or followed, if a
+    server's worker takes it first), and stays in the history.
+    """
+    from tqdm import tqdm
+
+    from dockyard.blobs.gc_runs import describe
+    from dockyard.jobs.queue import JobInfo
+    from dockyard.jobs.worker import Worker
+
+    parameters: dict[str, Any] = {"dry_run": dry_run}
+    if delete_untagged is not None:
+        parameters["delete_untagged"] = delete_untagged
+    if grace_minutes is not None:
+        parameters["grace_minutes"] = grace_minutes
+
+    async def collect(registry: Registry) -> JobInfo:
+        job = await registry.gc.start(parameters)
+        worker = Worker(registry.jobs, registry.job_handlers, registry.settings.jobs, slots=1)
+        running = asyncio.create_task(worker.run_one(job.id))
+        with tqdm(desc="waiting for a worker", unit=" items", dynamic_ncols=True) as bar:
+            while True:
+                job = await registry.jobs.get(job.id)
+                progress = job.progress
+                if progress.total != bar.total:
+                    bar.reset(total=progress.total)
+                bar.n = progress.done
+                bar.set_description_str(progress.message or job.status, refresh=False)
+                bar.refresh()
+                if job.finished_at is not None:
+                    break
+                await asyncio.sleep(0.2)
+        await running
+        return job
+
+    job = _on_registry(config, data_dir, database_url, collect)
+    if job.status != "succeeded":
+        raise click.ClickException(f"garbage collection {job.id} {job.status}: {job.error or ''}")
+    click.echo(f"garbage collection {job.id}: {describe(job.result)}")
+
+
+@gc.command("history")
+@settings_options
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def gc_history(
+    config: str | None, data_dir: Path | None, database_url: str | None, limit: int
+) -> None:
+    """The latest runs, newest first: id, status, created, figures or error."""
+    from dockyard.blobs.gc_runs import describe
+    from dockyard.jobs.queue import JobInfo
+
+    async def listed(registry: Registry) -> list[JobInfo]:
+        runs, _ = await registry.gc.history(offset=0, limit=limit)
+        return runs
+
+    for job in _on_registry(config, data_dir, database_url, listed):
+        if job.status == "succeeded":
+            outcome = describe(job.result)
+        else:
+            outcome = job.error or job.progress.message
+        click.echo(f"{job.id}\t{job.status}\t{job.created_at:%Y-%m-%d %H:%M:%S}\t{outcome}")
+
+
+@gc.command("schedule")
+@settings_options
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["None", "Hourly", "Daily", "Weekly", "Custom"]),
+    help="Set the schedule (None: no scheduled runs); without it, show the schedule.",
+)
+@click.option("--cron", help="A Custom schedule's expression (six fields, seconds first; UTC).")
+@click.option("--delete-untagged/--keep-untagged", default=None)
+@click.option("--grace-minutes", type=click.FloatRange(min=0, max=525600))
+def gc_schedule(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    kind: str | None,
+    cron: str | None,
+    delete_untagged: bool | None,
+    grace_minutes: float | None,
+) -> None:
+    """Show or set when garbage collection runs by itself."""
+    from dockyard.blobs.gc_runs import GCSchedule
+
+    parameters: dict[str, Any] = {}
+    if delete_untagged is not None:
+        parameters["delete_untagged"] = delete_untagged
+    if grace_minutes is not None:
+        parameters["grace_minutes"] = grace_minutes
+
+    async def scheduled(registry: Registry) -> GCSchedule:
+        if kind is None:
+            return await registry.gc.schedule()
+        return await registry.gc.set_schedule(kind, cron, parameters)  # type: ignore[arg-type]
+
+    schedule = _on_registry(config, data_dir, database_url, scheduled)
+    if schedule.type == "None":
+        click.echo("no scheduled garbage collection")
+        return
+    when = f", next at {schedule.next_run_at:%Y-%m-%d %H:%M:%S} UTC" if schedule.next_run_at else ""
+    click.echo(f"{schedule.type} ({schedule.cron}){when}, parameters {schedule.parameters}")

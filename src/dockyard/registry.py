@@ -17,6 +17,8 @@ from dockyard.artifacts.labels import LabelService
 from dockyard.artifacts.pulls import PullRecorder
 from dockyard.artifacts.services import ManifestService
 from dockyard.artifacts.tags import TagService
+from dockyard.blobs.gc import GC_RUN, GarbageCollector
+from dockyard.blobs.gc_runs import GCService
 from dockyard.blobs.purge import DAILY_UPLOADS_PURGE, UPLOADS_PURGE, UploadPurge
 from dockyard.blobs.services import BlobService
 from dockyard.blobs.uploads import UploadService
@@ -65,6 +67,8 @@ class Registry:
     jobs: JobQueue
     schedules: ScheduleService
     job_handlers: Handlers
+    # Garbage collection runs, their history and schedule (the work: blobs/gc.py).
+    gc: GCService
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
@@ -93,6 +97,8 @@ class Registry:
         robots = RobotService(db, checker, settings.auth.robot_prefix)
         tokens = TokenService(db, settings.auth)
         manifests = ManifestService(db, store, repositories, blobs)
+        jobs = JobQueue(db, settings.jobs)
+        schedules = ScheduleService(db, handlers)
         return cls(
             settings=settings,
             db=db,
@@ -123,9 +129,10 @@ class Registry:
             events=EventService(db),
             cookies=CookieSigner(tokens),
             oidc=OidcClient(settings.auth.oidc) if settings.auth.mode == "oidc" else None,
-            jobs=JobQueue(db, settings.jobs),
-            schedules=ScheduleService(db, handlers),
+            jobs=jobs,
+            schedules=schedules,
             job_handlers=handlers,
+            gc=GCService(jobs, schedules),
         )
 
     def job_runner(self, *, slots: int | None = None) -> JobRunner:
@@ -156,14 +163,23 @@ def _blob_store(settings: Settings) -> BlobStore:
 # Created on first start when missing; an admin may change or disable them after.
 BUILTIN_SCHEDULES: tuple[ScheduleSpec, ...] = (DAILY_UPLOADS_PURGE, DAILY_JOBS_PRUNE)
 # The job kinds that _job_handlers registers, for the API's schema to list.
-JOB_KINDS: tuple[str, ...] = tuple(sorted((UPLOADS_PURGE, JOBS_PRUNE)))
+JOB_KINDS: tuple[str, ...] = tuple(sorted((UPLOADS_PURGE, JOBS_PRUNE, GC_RUN)))
 
 
 def _job_handlers(settings: Settings, db: Database, store: BlobStore) -> Handlers:
     """Every job kind this registry runs, with the services its handler needs."""
     handlers = Handlers()
+    uploads = UploadPurge(db, store, max_idle_hours=settings.jobs.upload_max_idle_hours)
+    handlers.register(UPLOADS_PURGE, uploads)
     handlers.register(
-        UPLOADS_PURGE, UploadPurge(db, store, max_idle_hours=settings.jobs.upload_max_idle_hours)
+        GC_RUN,
+        GarbageCollector(
+            db,
+            store,
+            uploads,
+            grace_minutes=settings.gc.grace_minutes,
+            delete_untagged=settings.gc.delete_untagged,
+        ),
     )
     handlers.register(JOBS_PRUNE, JobPrune(db, keep_days=settings.jobs.keep_finished_days))
     return handlers

@@ -181,6 +181,17 @@ class JobSettings(BaseModel):
         return self
 
 
+class GCSettings(BaseModel):
+    """Garbage collection (``dockyard gc``, /system/gc): the defaults of a run."""
+
+    # Blobs used (uploaded, mounted, or asked for while unreferenced) and artifacts
+    # pushed within this many minutes are never collected: a push in flight may be
+    # about to reference them. Harbor keeps two hours.
+    grace_minutes: float = Field(default=120.0, ge=0, le=525600)
+    # Runs also delete untagged artifacts unless a run says otherwise.
+    delete_untagged: bool = False
+
+
 class Settings(BaseSettings):
     """Everything dockyard reads from its environment, in one place."""
 
@@ -204,6 +215,7 @@ class Settings(BaseSettings):
     limits: Limits = Limits()
     auth: AuthSettings = AuthSettings()
     jobs: JobSettings = JobSettings()
+    gc: GCSettings = GCSettings()
     # The first start creates the ``admin`` account with this password
     # (DOCKYARD_ADMIN_PASSWORD); without one, a generated password is printed once.
     admin_password: SecretStr | None = None

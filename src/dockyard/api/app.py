@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from dockyard.api import (
     artifacts,
     auditlogs,
+    gc,
     immutability,
     jobs,
     labels,
@@ -62,6 +63,7 @@ def create_api(registry: Registry) -> FastAPI:
         immutability,
         jobs,
         schedules,
+        gc,
     ):
         api.include_router(module.router)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]

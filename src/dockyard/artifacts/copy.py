@@ -14,7 +14,7 @@ from dockyard.artifacts.manifests import parse_manifest
 from dockyard.artifacts.models import Manifest, ManifestReference
 from dockyard.artifacts.services import ManifestService
 from dockyard.blobs.digests import Digest
-from dockyard.blobs.services import link
+from dockyard.blobs.services import hold_blob_rows, link
 from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.errors import InvalidInput
@@ -83,7 +83,9 @@ class CopyService:
                     ManifestReference.kind == "blob",
                 )
             )
-            await link(conn, repository.id, set(blobs))
+            # Held while the copy's transaction lasts, so that garbage collection
+            # cannot take them in between; add() refuses any that are gone.
+            await link(conn, repository.id, await hold_blob_rows(conn, set(blobs)))
             copied: dict[str, int] = {}
             for row in rows:
                 manifest = parse_manifest(row.content, row.media_type)

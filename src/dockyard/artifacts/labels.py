@@ -197,7 +197,7 @@ class LabelService:
         """Put a label on the artifact ``reference`` names in repository ``name``: a global
         label, or one of the artifact's project. Conflict when it carries it already."""
         async with self.db.write() as conn:
-            artifact = await find_artifact(conn, name, reference)
+            artifact = await find_artifact(conn, name, reference, hold=True)
             label = await self._get(conn, label_id)
             if label.project_id is not None and label.project_id != artifact.project_id:
                 raise InvalidInput(

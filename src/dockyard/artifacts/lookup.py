@@ -22,6 +22,10 @@ _BY_DIGEST = select(Manifest.id, Manifest.digest).where(
     Manifest.repository_id == bindparam("repository_id"),
     Manifest.digest == bindparam("reference"),
 )
+# The same, holding the manifest row (share lock) until the transaction ends: garbage
+# collection of untagged artifacts then waits for, and sees, what is added to it.
+_HELD_BY_TAG = _BY_TAG.with_for_update(read=True, key_share=True, of=Manifest)
+_HELD_BY_DIGEST = _BY_DIGEST.with_for_update(read=True, key_share=True, of=Manifest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +45,23 @@ def check_reference(reference: str) -> str:
     return validate_tag(reference)
 
 
-async def find_artifact(conn: Conn, name: str, reference: str) -> ArtifactKey:
+async def find_artifact(
+    conn: Conn, name: str, reference: str, *, hold: bool = False
+) -> ArtifactKey:
     """The artifact ``reference`` (a tag or a digest) names in repository ``name``;
-    ManifestUnknown when the repository or the artifact does not exist."""
+    ManifestUnknown when the repository or the artifact does not exist. ``hold``: in
+    a write transaction that adds rows pointing at the artifact (a tag, a label), keep
+    it from garbage collection until the transaction ends."""
     reference = check_reference(reference)
     repository = await RepositoryService.locate(conn, name)
     if repository is None:
         raise ManifestUnknown(
             f"repository {name!r} not found", detail={"name": name, "reference": reference}
         )
-    query = _BY_DIGEST if is_digest(reference) else _BY_TAG
+    if is_digest(reference):
+        query = _HELD_BY_DIGEST if hold else _BY_DIGEST
+    else:
+        query = _HELD_BY_TAG if hold else _BY_TAG
     row = (
         await conn.execute(query, {"repository_id": repository.id, "reference": reference})
     ).first()

@@ -14,8 +14,7 @@ from dockyard.artifacts.lookup import find_artifact
 from dockyard.artifacts.manifests import ParsedManifest, parse_manifest
 from dockyard.artifacts.models import Manifest, ManifestReference, Tag
 from dockyard.blobs.digests import DEFAULT_ALGORITHM, Digest, is_digest
-from dockyard.blobs.models import Blob, RepositoryBlob
-from dockyard.blobs.services import BlobService
+from dockyard.blobs.services import BlobService, hold_blobs
 from dockyard.db import Database
 from dockyard.db.base import utcnow
 from dockyard.db.engine import Conn
@@ -86,20 +85,27 @@ def _manifest_query(*, by_tag: bool, with_content: bool) -> Select[*tuple[Any, .
     )
 
 
-_MANIFEST_ID = select(Manifest.id).where(
-    Manifest.repository_id == bindparam("repository_id"), Manifest.digest == bindparam("digest")
-)
-_LINKED_BLOBS = (
-    select(Blob.digest, Blob.size)
-    .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+# A manifest PUT holds what it builds on (its blobs and their links here, its child
+# manifests, its subject, the manifest row itself) with a share lock until it commits.
+# Garbage collection locks a row exclusively before it re-checks that nothing uses it
+# and removes it, so either the PUT's references are there to see, or the PUT finds
+# the row gone (or its blob marked ``deleting``) and is refused as unknown content.
+_MANIFEST_ID = (
+    select(Manifest.id)
     .where(
-        RepositoryBlob.repository_id == bindparam("repository_id"),
-        Blob.digest.in_(bindparam("digests", expanding=True)),
+        Manifest.repository_id == bindparam("repository_id"),
+        Manifest.digest == bindparam("digest"),
     )
+    .with_for_update(read=True, key_share=True)
 )
-_PRESENT_MANIFESTS = select(Manifest.digest).where(
-    Manifest.repository_id == bindparam("repository_id"),
-    Manifest.digest.in_(bindparam("digests", expanding=True)),
+_PRESENT_MANIFESTS = (
+    select(Manifest.digest)
+    .where(
+        Manifest.repository_id == bindparam("repository_id"),
+        Manifest.digest.in_(bindparam("digests", expanding=True)),
+    )
+    .order_by(Manifest.digest)
+    .with_for_update(read=True, key_share=True)
 )
 _TAGGED_MANIFEST = select(Tag.manifest_id).where(
     Tag.repository_id == bindparam("repository_id"), Tag.name == bindparam("tag")
@@ -170,6 +176,12 @@ class ManifestService:
         """Store a manifest in a repository (in ``conn``'s write transaction) once the blobs
         and child manifests it references are there; its row id."""
         await self._check_references(conn, repository_id, manifest)
+        if manifest.subject is not None:
+            # Held so that collection of an untagged subject sees this referrer.
+            await conn.execute(
+                _PRESENT_MANIFESTS,
+                {"repository_id": repository_id, "digests": [manifest.subject.digest]},
+            )
         return await self._insert(conn, repository_id, digest, body, manifest)
 
     @staticmethod
@@ -194,10 +206,7 @@ class ManifestService:
         if mt.EMPTY_DIGEST in wanted:
             await self._ensure_empty_blob(conn, repository_id)
         if wanted:
-            rows = await conn.execute(
-                _LINKED_BLOBS, {"repository_id": repository_id, "digests": list(wanted)}
-            )
-            sizes = {digest: size for digest, size in rows}
+            sizes = await hold_blobs(conn, repository_id, wanted)
             for digest, descriptor in wanted.items():
                 if digest not in sizes:
                     raise ManifestBlobUnknown(
@@ -228,9 +237,9 @@ class ManifestService:
 
     async def _ensure_empty_blob(self, conn: Conn, repository_id: int) -> None:
         """The empty config ``{}`` is known content; hold it even if a client never uploaded it."""
+        await self.blobs.record(conn, repository_id, mt.EMPTY_DIGEST, len(mt.EMPTY_CONTENT))
         if await self.store.stat(mt.EMPTY_DIGEST) is None:
             await self.store.put(mt.EMPTY_DIGEST, mt.EMPTY_CONTENT)
-        await self.blobs.record(conn, repository_id, mt.EMPTY_DIGEST, len(mt.EMPTY_CONTENT))
 
     async def _insert(
         self,
@@ -240,26 +249,29 @@ class ManifestService:
         body: bytes,
         manifest: ParsedManifest,
     ) -> int:
-        await conn.execute(
-            insert_ignore(conn, Manifest, ["repository_id", "digest"]),
-            {
-                "repository_id": repository_id,
-                "digest": digest,
-                "media_type": manifest.media_type,
-                "artifact_type": manifest.artifact_type,
-                "kind": manifest.kind,
-                "subject_digest": manifest.subject.digest if manifest.subject else None,
-                "annotations": orjson.dumps(manifest.annotations).decode()
-                if manifest.annotations
-                else None,
-                "size": len(body),
-                "content": body,
-                "created_at": utcnow(),
-            },
-        )
-        manifest_id = await conn.scalar(
-            _MANIFEST_ID, {"repository_id": repository_id, "digest": digest}
-        )
+        row = {
+            "repository_id": repository_id,
+            "digest": digest,
+            "media_type": manifest.media_type,
+            "artifact_type": manifest.artifact_type,
+            "kind": manifest.kind,
+            "subject_digest": manifest.subject.digest if manifest.subject else None,
+            "annotations": orjson.dumps(manifest.annotations).decode()
+            if manifest.annotations
+            else None,
+            "size": len(body),
+            "content": body,
+            "created_at": utcnow(),
+        }
+        key = {"repository_id": repository_id, "digest": digest}
+        manifest_id = None
+        # Twice at most: an existing row that garbage collection removes between the
+        # insert and the (locking) select is inserted again.
+        for _ in range(2):
+            await conn.execute(insert_ignore(conn, Manifest, ["repository_id", "digest"]), row)
+            manifest_id = await conn.scalar(_MANIFEST_ID, key)
+            if manifest_id is not None:
+                break
         assert manifest_id is not None  # inserted or found just above
         references = [
             {"manifest_id": manifest_id, "digest": d.digest, "kind": "blob"}

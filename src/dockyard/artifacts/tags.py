@@ -23,7 +23,7 @@ class TagService:
         already, on this artifact or another (Harbor moves no tag here)."""
         validate_tag(tag)
         async with self.db.write() as conn:
-            artifact = await find_artifact(conn, name, reference)
+            artifact = await find_artifact(conn, name, reference, hold=True)
             taken = await conn.scalar(
                 select(Tag.id).where(Tag.repository_id == artifact.repository_id, Tag.name == tag)
             )

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dockyard.db.base import Base, UTCDateTime, utcnow
 
 
 class Blob(Base):
+    """Content in the blob store, known by digest.
+
+    Garbage collection (blobs/gc.py) takes a blob only when no manifest references it
+    and nothing used it for a grace period: ``used_at`` is the last upload, mount, or
+    HEAD of it while unreferenced. ``deleting`` marks a blob that collection unlinked
+    and is removing: nothing sees it any more, and a new upload of it clears the mark.
+    """
+
     __tablename__ = "blobs"
 
     digest: Mapped[str] = mapped_column(String(160), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deleting: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class RepositoryBlob(Base):

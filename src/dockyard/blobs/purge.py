@@ -14,6 +14,7 @@ bytes. Safe to run twice, and on any number of replicas.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -46,8 +47,12 @@ _DROP = (
 )
 
 
+Report = Callable[[int, int | None, str], Awaitable[None]]
+
+
 class UploadPurge:
-    """The handler: ``{"max_idle_hours": h}`` in the payload overrides the setting."""
+    """The handler: ``{"max_idle_hours": h}`` in the payload overrides the setting.
+    Garbage collection runs :meth:`purge` too."""
 
     def __init__(self, db: Database, store: BlobStore, *, max_idle_hours: float) -> None:
         self.db = db
@@ -56,12 +61,23 @@ class UploadPurge:
 
     async def __call__(self, job: JobContext) -> dict[str, Any]:
         hours = job.positive("max_idle_hours", self.max_idle_hours, "hours")
+        purged = await self.purge(hours, job.progress)
+        return {"purged": purged, "max_idle_hours": hours}
+
+    async def abandoned(self, hours: float) -> int:
+        """How many upload sessions nobody has touched for ``hours``."""
+        now = utcnow()
+        async with self.db.read() as conn:
+            cutoff = now - timedelta(hours=hours)
+            return int(await conn.scalar(_COUNT, {"cutoff": cutoff, "now": now}) or 0)
+
+    async def purge(self, hours: float, report: Report) -> int:
+        """Remove the sessions nobody has touched for ``hours`` and their data; how many."""
         now = utcnow()
         cutoff = now - timedelta(hours=hours)
-        async with self.db.read() as conn:
-            total = int(await conn.scalar(_COUNT, {"cutoff": cutoff, "now": now}) or 0)
+        total = await self.abandoned(hours)
         purged = 0
-        await job.progress(0, total, f"{total} upload sessions idle for over {hours} hours")
+        await report(0, total, f"{total} upload sessions idle for over {hours} hours")
         while True:
             async with self.db.read() as conn:
                 ids = list((await conn.scalars(_BATCH_IDS, {"cutoff": cutoff, "now": now})).all())
@@ -74,7 +90,7 @@ class UploadPurge:
             for upload_id in dropped:
                 await self.store.delete_upload(upload_id)
             purged += len(dropped)
-            await job.progress(purged, max(total, purged), f"removed {purged} upload sessions")
+            await report(purged, max(total, purged), f"removed {purged} upload sessions")
             if len(ids) < _BATCH:
                 break
-        return {"purged": purged, "max_idle_hours": hours}
+        return purged

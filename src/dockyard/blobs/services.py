@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 
-from sqlalchemy import bindparam, delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select, update
 
 from dockyard.artifacts.models import Manifest, ManifestReference
 from dockyard.blobs.models import Blob, RepositoryBlob
 from dockyard.db import Database
+from dockyard.db.base import utcnow
 from dockyard.db.engine import Conn
-from dockyard.db.statements import insert_ignore
+from dockyard.db.statements import insert_ignore, upsert
 from dockyard.errors import BlobUnknown, Unsupported
 from dockyard.projects.models import Repository
 from dockyard.projects.services import RepositoryService
@@ -18,11 +19,31 @@ from dockyard.storage import BlobStore
 
 # Built once: the blob HEAD path runs it on every layer of every pull.
 _LINKED_SIZE = (
-    select(Blob.size)
+    select(
+        Blob.size,
+        exists().where(ManifestReference.digest == Blob.digest).label("referenced"),
+    )
     .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
     .join(Repository, Repository.id == RepositoryBlob.repository_id)
     .where(Repository.name == bindparam("name"), Blob.digest == bindparam("digest"))
 )
+# A blob that no manifest references is garbage once its grace period is over, unless
+# it is used again: a HEAD of it (a client about to push a manifest that needs it and
+# skipping the upload), a mount, an upload. The use is recorded under the row's lock
+# (UPDATE), which garbage collection takes too, and never on a blob it is removing.
+_USE = (
+    update(Blob)
+    .where(Blob.digest == bindparam("blob"), Blob.deleting.is_(False))
+    .values(used_at=bindparam("now"))
+    .returning(Blob.size)
+)
+_SOURCE_LINK = (
+    select(RepositoryBlob.digest)
+    .join(Repository, Repository.id == RepositoryBlob.repository_id)
+    .where(Repository.name == bindparam("source"), RepositoryBlob.digest == bindparam("blob"))
+    .exists()
+)
+_MOUNTABLE = _USE.where(_SOURCE_LINK)
 
 
 class BlobService:
@@ -43,10 +64,14 @@ class BlobService:
     async def size(self, name: str, digest: str) -> int:
         """The size of a blob that repository ``name`` links; BlobUnknown otherwise."""
         async with self.db.read() as conn:
-            size = await conn.scalar(_LINKED_SIZE, {"name": name, "digest": digest})
-        if size is None:
+            row = (await conn.execute(_LINKED_SIZE, {"name": name, "digest": digest})).first()
+        if row is None:
             raise BlobUnknown(detail={"digest": digest})
-        return int(size)
+        if not row.referenced:
+            async with self.db.write() as conn:
+                if await conn.scalar(_USE, {"blob": digest, "now": utcnow()}) is None:
+                    raise BlobUnknown(detail={"digest": digest})
+        return int(row.size)
 
     async def open(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes ``[start, end)`` of a blob, checked to be in storage before headers go out."""
@@ -64,20 +89,30 @@ class BlobService:
         return await self.store.url(digest, self.redirect_seconds)
 
     @staticmethod
-    async def record(conn: Conn, repository_id: int, digest: str, size: int) -> None:
-        """Record a stored blob and link it to a repository (in ``conn``'s transaction)."""
-        await conn.execute(insert_ignore(conn, Blob, ["digest"]), {"digest": digest, "size": size})
+    async def record(conn: Conn, repository_id: int, digest: str, size: int) -> bool:
+        """Record a blob and link it to a repository, in ``conn``'s transaction; whether
+        its row is new.
+
+        The row stays locked until the transaction ends, so garbage collection cannot
+        remove the blob's content meanwhile: commit content to the store after this,
+        in the same transaction. Content stored before it may have been collected
+        just before, but only when the row is new: then check that it is still there.
+        """
+        now = utcnow()
+        created = await conn.scalar(
+            upsert(conn, Blob, ["digest"], ["used_at", "deleting"], returning=["created_at"]),
+            {"digest": digest, "size": size, "created_at": now, "used_at": now, "deleting": False},
+        )
         await link(conn, repository_id, [digest])
+        return bool(created == now)
 
     async def mount(self, name: str, digest: str, source: str) -> bool:
         """Link a blob of repository ``source`` into ``name``; False when ``source`` lacks it."""
         async with self.db.write() as conn:
-            linked = await conn.scalar(
-                select(RepositoryBlob.digest)
-                .join(Repository, Repository.id == RepositoryBlob.repository_id)
-                .where(Repository.name == source, RepositoryBlob.digest == digest)
+            size = await conn.scalar(
+                _MOUNTABLE, {"blob": digest, "source": source, "now": utcnow()}
             )
-            if linked is None or await self.store.stat(digest) is None:
+            if size is None or await self.store.stat(digest) is None:
                 return False
             repository_id = await self.repositories.ensure(conn, name)
             await link(conn, repository_id, [digest])
@@ -87,6 +122,16 @@ class BlobService:
         """Remove a blob from a repository; the content stays while other repositories link it."""
         async with self.db.write() as conn:
             repository_id = await self.repositories.find(conn, name)
+            # Locked first, then checked: a manifest PUT holds the link it needs (share
+            # lock) until it commits, so the check below sees its references.
+            await conn.execute(
+                select(RepositoryBlob.digest)
+                .where(
+                    RepositoryBlob.repository_id == repository_id,
+                    RepositoryBlob.digest == digest,
+                )
+                .with_for_update()
+            )
             in_use = await conn.scalar(
                 select(
                     exists()
@@ -115,3 +160,51 @@ async def link(conn: Conn, repository_id: int, digests: Iterable[str]) -> None:
     rows = [{"repository_id": repository_id, "digest": d} for d in digests]
     if rows:
         await conn.execute(insert_ignore(conn, RepositoryBlob, ["repository_id", "digest"]), rows)
+
+
+# Blobs that a manifest PUT (or a copy) builds on are held until it commits: their rows
+# first, then their links, each in digest order (garbage collection locks blob rows
+# before links too, so the two never wait on each other in a cycle). A statement each:
+# collection may remove a link without changing its blob row, which a PostgreSQL lock
+# wait on the row alone would not notice.
+_HELD_BLOBS = (
+    select(Blob.digest, Blob.size)
+    .where(Blob.digest.in_(bindparam("digests", expanding=True)), Blob.deleting.is_(False))
+    .order_by(Blob.digest)
+    .with_for_update(read=True, key_share=True)
+)
+_HELD_LINKS = (
+    select(RepositoryBlob.digest)
+    .where(
+        RepositoryBlob.repository_id == bindparam("repository_id"),
+        RepositoryBlob.digest.in_(bindparam("digests", expanding=True)),
+    )
+    .order_by(RepositoryBlob.digest)
+    .with_for_update(read=True, key_share=True)
+)
+
+
+async def hold_blobs(conn: Conn, repository_id: int, digests: Collection[str]) -> dict[str, int]:
+    """Of ``digests``, the blobs that repository ``repository_id`` links, with their sizes,
+    share-locked until ``conn``'s transaction ends so that garbage collection leaves
+    them (and their links there) alone."""
+    sizes = await hold_blob_rows(conn, digests)
+    if not sizes:
+        return sizes
+    linked = set(
+        (
+            await conn.scalars(
+                _HELD_LINKS, {"repository_id": repository_id, "digests": list(sizes)}
+            )
+        ).all()
+    )
+    return {digest: size for digest, size in sizes.items() if digest in linked}
+
+
+async def hold_blob_rows(conn: Conn, digests: Collection[str]) -> dict[str, int]:
+    """Of ``digests``, the blobs that exist and are not being collected, with their sizes,
+    share-locked until ``conn``'s transaction ends (link them to a repository then)."""
+    if not digests:
+        return {}
+    rows = await conn.execute(_HELD_BLOBS, {"digests": list(digests)})
+    return {digest: int(size) for digest, size in rows}

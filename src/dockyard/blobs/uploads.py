@@ -206,9 +206,11 @@ class UploadService:
                 await self._drop(upload_id)
                 raise DigestInvalid(detail={"digest": str(digest)})
             await lease.renew()
-            await self.store.commit_upload(upload_id, str(digest), size)
             async with self.db.write() as conn:
+                # Recorded first: the row's lock keeps garbage collection away from
+                # the content while it is committed.
                 await self.blobs.record(conn, repository_id, str(digest), size)
+                await self.store.commit_upload(upload_id, str(digest), size)
                 await conn.execute(delete(UploadSession).where(UploadSession.id == upload_id))
             lease.released = True
             self._forget(upload_id)
@@ -219,21 +221,24 @@ class UploadService:
         pieces = _batches(body, hasher)
         first = await anext(pieces, b"")
         second = await anext(pieces, None)
-        if second is None:
-            # Small enough for one piece (a config, most manifests' layers): one store write.
-            if hasher.hexdigest() != digest.encoded:
-                raise DigestInvalid(detail={"digest": str(digest)})
-            await self.store.put(str(digest), first)
-            size = len(first)
-        else:
-            size = await self._upload_pieces(digest, _chain(first, second, pieces), hasher)
+        if second is not None:
+            await self._upload_pieces(name, digest, _chain(first, second, pieces), hasher)
+            return
+        # Small enough for one piece (a config, most manifests' layers): one store write.
+        if hasher.hexdigest() != digest.encoded:
+            raise DigestInvalid(detail={"digest": str(digest)})
+        await self.store.put(str(digest), first)
         async with self.db.write() as conn:
             repository_id = await self.repositories.ensure(conn, name)
-            await self.blobs.record(conn, repository_id, str(digest), size)
+            new = await self.blobs.record(conn, repository_id, str(digest), len(first))
+            # A new row: garbage collection may have removed the content (with the old
+            # row) between the write above and now; the row is locked now.
+            if new and await self.store.stat(str(digest)) is None:
+                await self.store.put(str(digest), first)
 
     async def _upload_pieces(
-        self, digest: Digest, pieces: AsyncIterable[bytes], hasher: Hasher
-    ) -> int:
+        self, name: str, digest: Digest, pieces: AsyncIterable[bytes], hasher: Hasher
+    ) -> None:
         upload_id = uuid.uuid4().hex
         await self.store.start_upload(upload_id)
         try:
@@ -241,11 +246,13 @@ class UploadService:
             await self.store.seal_upload(upload_id, size)
             if hasher.hexdigest() != digest.encoded:
                 raise DigestInvalid(detail={"digest": str(digest)})
-            await self.store.commit_upload(upload_id, str(digest), size)
+            async with self.db.write() as conn:
+                repository_id = await self.repositories.ensure(conn, name)
+                await self.blobs.record(conn, repository_id, str(digest), size)
+                await self.store.commit_upload(upload_id, str(digest), size)
         except BaseException:
             await self.store.delete_upload(upload_id)
             raise
-        return size
 
     async def cancel(self, name: str, upload_id: str) -> None:
         await self._session(name, upload_id)

@@ -22,11 +22,16 @@ def insert_ignore(conn: Conn, model: type[Base], index_elements: Sequence[str]) 
 
 
 def upsert(
-    conn: Conn, model: type[Base], index_elements: Sequence[str], update: Sequence[str]
+    conn: Conn,
+    model: type[Base],
+    index_elements: Sequence[str],
+    update: Sequence[str],
+    returning: Sequence[str] = (),
 ) -> Insert:
     """INSERT that updates the ``update`` columns from the new row on a key conflict;
-    execute it with the row's values as parameters."""
-    return _upsert(conn.dialect.name, model, tuple(index_elements), tuple(update))
+    execute it with the row's values as parameters. ``returning``: the columns of the
+    row inserted or updated to return."""
+    return _upsert(conn.dialect.name, model, tuple(index_elements), tuple(update), tuple(returning))
 
 
 # Built once per dialect and shape: building an INSERT .. ON CONFLICT cost more than
@@ -40,13 +45,19 @@ def _insert_ignore(dialect: str, model: type[Base], index_elements: tuple[str, .
 
 @functools.cache
 def _upsert(
-    dialect: str, model: type[Base], index_elements: tuple[str, ...], update: tuple[str, ...]
+    dialect: str,
+    model: type[Base],
+    index_elements: tuple[str, ...],
+    update: tuple[str, ...],
+    returning: tuple[str, ...],
 ) -> Insert:
     stmt = _insert(dialect, model)
     result: Insert = stmt.on_conflict_do_update(
         index_elements=list(index_elements),
         set_={name: stmt.excluded[name] for name in update},
     )
+    if returning:
+        result = result.returning(*(stmt.table.c[name] for name in returning))
     return result
 
 

@@ -59,6 +59,21 @@ class JobContext:
             raise InvalidInput(f"{key} must be a positive number of {unit}")
         return value
 
+    def number(self, key: str, default: float, unit: str, limit: float = 1e6) -> float:
+        """The payload's number ``key`` (``default`` when absent), from zero up to
+        ``limit``; a bad one fails the job for good (InvalidInput)."""
+        value = self.payload.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= limit:
+            raise InvalidInput(f"{key} must be a number of {unit} from 0 to {limit:g}")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        """The payload's boolean ``key`` (``default`` when absent)."""
+        value = self.payload.get(key, default)
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{key} must be true or false")
+        return value
+
     def check_cancelled(self) -> None:
         """Stop here with :class:`JobCancelled` if cancellation was asked for."""
         if self._cancel_requested:

@@ -150,6 +150,10 @@ _CLAIMABLE = (
     .limit(1)
     .with_for_update(skip_locked=True)
 )
+# The same for one job, by id (a command that runs the job it enqueued).
+_CLAIMABLE_JOB = (
+    select(Job.id).where(*_DUE, Job.id == bindparam("job_id")).with_for_update(skip_locked=True)
+)
 _START = (
     update(Job)
     .where(Job.id == bindparam("job_id"))
@@ -423,15 +427,20 @@ class JobQueue:
 
     # A worker's side
 
-    async def claim(self, worker: str) -> Claim | None:
-        """Take the oldest due job for ``worker``, or None when no job is due."""
+    async def claim(self, worker: str, job_id: int | None = None) -> Claim | None:
+        """Take the oldest due job (or job ``job_id``) for ``worker``, or None when no
+        job is due (or that one is not, or is another worker's)."""
         now = utcnow()
-        # A read first: an idle poll must not take SQLite's write lock from pushes.
-        async with self.db.read() as conn:
-            if await conn.scalar(_ANY_DUE, {"now": now}) is None:
-                return None
+        if job_id is None:
+            # A read first: an idle poll must not take SQLite's write lock from pushes.
+            async with self.db.read() as conn:
+                if await conn.scalar(_ANY_DUE, {"now": now}) is None:
+                    return None
         async with self.db.write() as conn:
-            job_id = await conn.scalar(_CLAIMABLE, {"now": now})
+            if job_id is None:
+                job_id = await conn.scalar(_CLAIMABLE, {"now": now})
+            else:
+                job_id = await conn.scalar(_CLAIMABLE_JOB, {"now": now, "job_id": job_id})
             if job_id is None:
                 return None
             row = (

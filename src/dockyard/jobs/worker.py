@@ -81,6 +81,15 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
 
+    async def run_one(self, job_id: int) -> bool:
+        """Claim job ``job_id`` and run it here; False when it was not due or another
+        worker had it (it runs there, then)."""
+        claim = await self.queue.claim(self.id, job_id)
+        if claim is None:
+            return False
+        await self._execute(claim)
+        return True
+
     async def _slot(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             # Taken before the poll, so that a job enqueued during it still wakes us.
