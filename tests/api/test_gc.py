@@ -140,6 +140,7 @@ async def test_the_schedule_presets_custom_and_none(client: httpx.AsyncClient) -
     [
         ({"schedule": {"type": "Custom"}}, "cron"),
         ({"schedule": {"type": "Custom", "cron": "every day"}}, "cron"),
+        ({"schedule": {"type": "None", "cron": "AAA"}}, "cron"),
         ({"schedule": {"type": "Manual"}}, "Manual"),
         ({"schedule": {"type": "Sometimes"}}, "type"),
         ({"schedule": {"type": "Daily"}, "parameters": {"grace_minutes": -1}}, "grace_minutes"),

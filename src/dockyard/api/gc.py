@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from dockyard.api.bodies import Body
 from dockyard.api.deps import BigId, Caller, Services, require_admin
@@ -19,6 +19,7 @@ from dockyard.api.schedules import Cron
 from dockyard.blobs.gc import MAX_GRACE_MINUTES
 from dockyard.blobs.gc_runs import GCSchedule, describe
 from dockyard.errors import InvalidInput
+from dockyard.jobs.cron import check_cron
 from dockyard.jobs.models import JobStatus
 from dockyard.jobs.queue import JobInfo
 
@@ -60,15 +61,46 @@ class GCParameters(Body):
         return self.model_dump(exclude_none=True, exclude={"workers"})
 
 
-class ScheduleRequest(Body):
-    type: Literal["None", "Hourly", "Daily", "Weekly", "Custom", "Manual"] = Field(
-        description="Manual: run once now; None: no schedule; Custom: the cron expression"
-    )
+class _Schedule(Body):
     cron: Cron | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_is_valid(cls, cron: str | None) -> str | None:
+        """Checked whatever the type, so that no request with a bad one passes."""
+        if cron is None:
+            return None
+        try:
+            return check_cron(cron)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
+
+class PresetSchedule(_Schedule):
+    type: Literal["None", "Hourly", "Daily", "Weekly"] = Field(
+        description="None: no scheduled runs; the others: at the top of the hour, daily at "
+        "00:00 UTC, on Sundays at 00:00 UTC"
+    )
+
+
+class ManualSchedule(_Schedule):
+    type: Literal["Manual"] = Field(description="run once, now")
+
+
+class CustomSchedule(_Schedule):
+    type: Literal["Custom"]
+    cron: Cron
 
 
 class GCScheduleBody(Body):
-    schedule: ScheduleRequest
+    schedule: Annotated[
+        PresetSchedule | ManualSchedule | CustomSchedule, Field(discriminator="type")
+    ]
+    parameters: GCParameters = Field(default_factory=GCParameters)
+
+
+class GCScheduleUpdate(Body):
+    schedule: Annotated[PresetSchedule | CustomSchedule, Field(discriminator="type")]
     parameters: GCParameters = Field(default_factory=GCParameters)
 
 
@@ -235,11 +267,9 @@ async def create_schedule(
 
 @router.put("/schedule", response_model=GCScheduleResp, summary="Change the schedule of runs")
 async def update_schedule(
-    body: GCScheduleBody, registry: Services, caller: Caller
+    body: GCScheduleUpdate, registry: Services, caller: Caller
 ) -> GCScheduleResp:
     require_admin(caller)
-    if body.schedule.type == "Manual":
-        raise InvalidInput("a schedule cannot be Manual; POST a Manual schedule to run now")
     return schedule_resp(
         await registry.gc.set_schedule(
             body.schedule.type, body.schedule.cron, body.parameters.payload()
