@@ -86,7 +86,12 @@ async def build(registry: Registry, artifacts: int, blobs_each: int) -> None:
             for n in numbers:
                 body = _manifest(digests[n][0], digests[n][1:])
                 manifest_id = await registry.manifests.add(
-                    conn, repository.id, _digest(body), body, parse_manifest(body, None)
+                    conn,
+                    repository.id,
+                    _digest(body),
+                    body,
+                    parse_manifest(body, None),
+                    project_id=repository.project_id,
                 )
                 if n % 2 == 0:
                     await registry.manifests.set_tag(conn, repository.id, f"v{n}", manifest_id)

@@ -133,6 +133,10 @@ class PostgresServer:
             await connection.execute(
                 "INSERT INTO projects (name, public, created_at) VALUES ('library', true, now())"
             )
+            await connection.execute(
+                "INSERT INTO project_usage (project_id, storage_used, artifact_count) "
+                "SELECT id, 0, 0 FROM projects"
+            )
         finally:
             await connection.close()
 

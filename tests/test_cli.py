@@ -1,5 +1,5 @@
 """The command line: listing artifacts, untagged ones included, migrating, labels,
-immutable tag rules and garbage collection."""
+immutable tag rules, garbage collection and quotas."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import httpx
 
 from dockyard.settings import Settings
-from tests.oci.helpers import push_blob, push_image
+from tests.oci.helpers import digest_of, push_blob, push_image
 from tests.s3_server import S3Server
 
 
@@ -192,3 +192,29 @@ async def test_gc_runs_with_a_progress_bar_keeps_history_and_schedules(
     assert "needs a cron expression" in err
     code, out, _ = await _dockyard("gc", "schedule", "--type", "None", *where, env=env)
     assert out.strip() == "no scheduled garbage collection"
+
+
+async def test_quota_set_show_and_check(client: httpx.AsyncClient, settings: Settings) -> None:
+    await push_image(client, "library/app", "v1", layers=(b"q" * 100,))
+    where = _where(settings)
+    code, out, err = await _dockyard("quota", "set", "library", "--storage", "2KiB", *where)
+    assert code == 0, err
+    assert out.startswith("library\tstorage ")
+    assert "of 2048 bytes\tartifacts 1 of unlimited" in out
+    code, out, err = await _dockyard("quota", "set", "library", "--count", "3", *where)
+    assert "artifacts 1 of 3" in out
+    code, out, _ = await _dockyard("quota", "show", *where)
+    assert any(line.startswith("library\t") for line in out.splitlines())
+    assert any(line.startswith("team\tstorage 0 of unlimited") for line in out.splitlines())
+    code, out, err = await _dockyard("quota", "check", *where)
+    assert code == 0, err
+    assert all(line.endswith("\tok") for line in out.splitlines())
+    code, _, err = await _dockyard("quota", "set", "library", "--storage", "lots", *where)
+    assert code == 2
+    assert "give -1 (unlimited)" in err
+    r = await client.post(
+        "/v2/library/app/blobs/uploads/",
+        params={"digest": digest_of(b"z" * 4096)},
+        content=b"z" * 4096,
+    )
+    assert r.status_code == 403

@@ -1,5 +1,5 @@
 """The command line: ``dockyard serve``, ``worker``, ``migrate``, ``admin``, ``artifacts``,
-``labels``, ``immutability``, ``gc``."""
+``labels``, ``immutability``, ``gc``, ``quota``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from dockyard.settings import Settings, load_settings
 if TYPE_CHECKING:
     from dockyard.artifacts.labels import LabelInfo
     from dockyard.projects.immutability import RuleInfo
+    from dockyard.projects.quotas import QuotaInfo
     from dockyard.registry import Registry
 
 T = TypeVar("T")
@@ -630,3 +631,97 @@ def gc_schedule(
         return
     when = f", next at {schedule.next_run_at:%Y-%m-%d %H:%M:%S} UTC" if schedule.next_run_at else ""
     click.echo(f"{schedule.type} ({schedule.cron}){when}, parameters {schedule.parameters}")
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3}
+_UNITS |= {"gb": 1000**3, "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2}
+_UNITS |= {"gib": 1024**3, "tib": 1024**4}
+
+
+def _bytes(value: str) -> int:
+    """``-1``, a number of bytes, or one with a unit (``500MB``, ``10GiB``)."""
+    import re
+
+    match = re.fullmatch(r"\s*(-1|\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS or (match.group(1) == "-1" and unit):
+        raise click.BadParameter(f"{value!r}: give -1 (unlimited), bytes, or e.g. 500MB, 10GiB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+@main.group()
+def quota() -> None:
+    """Project quotas: limits, exact usage, and a check of it against a recount."""
+
+
+def _show_quota(info: QuotaInfo) -> str:
+    def limit(value: int) -> str:
+        return "unlimited" if value < 0 else str(value)
+
+    return (
+        f"{info.project}\tstorage {info.storage_used} of {limit(info.storage_limit)} bytes\t"
+        f"artifacts {info.artifact_count} of {limit(info.count_limit)}"
+    )
+
+
+@quota.command("show")
+@settings_options
+@click.argument("project", required=False)
+def show_quota(
+    config: str | None, data_dir: Path | None, database_url: str | None, project: str | None
+) -> None:
+    """The quota of PROJECT, or of every project."""
+
+    async def shown(registry: Registry) -> list[QuotaInfo]:
+        if project is not None:
+            return [await registry.quotas.get((await registry.projects.get(project)).id)]
+        quotas, _ = await registry.quotas.search(limit=100_000)
+        return quotas
+
+    for info in _on_registry(config, data_dir, database_url, shown):
+        click.echo(_show_quota(info))
+
+
+@quota.command("set")
+@settings_options
+@click.argument("project")
+@click.option("--storage", help="Bytes (-1: unlimited); units like 500MB or 10GiB.")
+@click.option("--count", type=click.IntRange(min=-1), help="Artifacts (-1: unlimited).")
+def set_quota(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    project: str,
+    storage: str | None,
+    count: int | None,
+) -> None:
+    """Set PROJECT's limits."""
+    limit = _bytes(storage) if storage is not None else None
+
+    async def changed(registry: Registry) -> QuotaInfo:
+        found = await registry.projects.get(project)
+        return await registry.quotas.set_limits(found.id, storage=limit, count=count)
+
+    click.echo(_show_quota(_on_registry(config, data_dir, database_url, changed)))
+
+
+@quota.command("check")
+@settings_options
+def check_quotas(config: str | None, data_dir: Path | None, database_url: str | None) -> None:
+    """Recount every project's usage from scratch and compare it with the kept one;
+    exit 1 if any differs."""
+
+    async def compared(registry: Registry) -> list[tuple[QuotaInfo, tuple[int, int]]]:
+        quotas, _ = await registry.quotas.search(limit=100_000)
+        return [(q, await registry.quotas.recompute(q.project_id)) for q in quotas]
+
+    drift = 0
+    for info, (storage, count) in _on_registry(config, data_dir, database_url, compared):
+        same = (info.storage_used, info.artifact_count) == (storage, count)
+        drift += not same
+        click.echo(
+            f"{info.project}\tkept {info.storage_used} bytes, {info.artifact_count} artifacts"
+            f"\trecounted {storage} bytes, {count} artifacts\t{'ok' if same else 'DIFFERS'}"
+        )
+    if drift:
+        raise click.ClickException(f"{drift} projects' usage differs from a recount")

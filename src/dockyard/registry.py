@@ -32,6 +32,7 @@ from dockyard.jobs.schedules import ScheduleService, ScheduleSpec
 from dockyard.projects.immutability import ImmutabilityService
 from dockyard.projects.members import MemberService
 from dockyard.projects.projects import ProjectService
+from dockyard.projects.quotas import QuotaService
 from dockyard.projects.services import RepositoryService
 from dockyard.settings import Settings
 from dockyard.storage import BlobStore, FilesystemBlobStore
@@ -69,6 +70,8 @@ class Registry:
     job_handlers: Handlers
     # Garbage collection runs, their history and schedule (the work: blobs/gc.py).
     gc: GCService
+    # Each project's storage and artifact limits, and its exact usage.
+    quotas: QuotaService
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
@@ -81,11 +84,13 @@ class Registry:
         store = _blob_store(settings)
         handlers = _job_handlers(settings, db, store)
         repositories = RepositoryService(db)
+        quotas = QuotaService(db)
         s3 = settings.storage.s3
         blobs = BlobService(
             db,
             store,
             repositories,
+            quotas,
             redirect_seconds=s3.redirect_ttl_seconds
             if settings.storage.driver == "s3" and s3.redirect
             else None,
@@ -96,7 +101,7 @@ class Registry:
         users = UserService(db, checker)
         robots = RobotService(db, checker, settings.auth.robot_prefix)
         tokens = TokenService(db, settings.auth)
-        manifests = ManifestService(db, store, repositories, blobs)
+        manifests = ManifestService(db, store, repositories, blobs, quotas)
         jobs = JobQueue(db, settings.jobs)
         schedules = ScheduleService(db, handlers)
         return cls(
@@ -110,6 +115,7 @@ class Registry:
                 store,
                 repositories,
                 blobs,
+                quotas,
                 max_sessions=settings.limits.upload_sessions_per_repository,
                 lease_seconds=settings.limits.upload_lease_seconds,
             ),
@@ -133,6 +139,7 @@ class Registry:
             schedules=schedules,
             job_handlers=handlers,
             gc=GCService(jobs, schedules),
+            quotas=quotas,
         )
 
     def job_runner(self, *, slots: int | None = None) -> JobRunner:

@@ -16,6 +16,7 @@ from dockyard.api import (
     labels,
     members,
     projects,
+    quotas,
     repositories,
     robots,
     schedules,
@@ -64,6 +65,7 @@ def create_api(registry: Registry) -> FastAPI:
         jobs,
         schedules,
         gc,
+        quotas,
     ):
         api.include_router(module.router)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]

@@ -17,7 +17,7 @@ from dockyard.registry import Registry
 
 router = APIRouter(tags=["auditlog"])
 
-Operation = Literal["create", "update", "delete", "push", "pull"]
+Operation = Literal["create", "update", "delete", "push", "pull", "quota_exceed"]
 ResourceType = Literal["project", "repository", "artifact", "tag", "member", "robot", "user"]
 
 

@@ -13,6 +13,7 @@ from dockyard.access.rbac import Action
 from dockyard.api.bodies import MAX_ID, MAX_INT, Body
 from dockyard.api.deps import Acting, Caller, Services, require_login
 from dockyard.api.pagination import Page, page_of, paginate
+from dockyard.api.quotas import Quota, quota_resp
 from dockyard.errors import Denied, NotFound
 from dockyard.projects.projects import ProjectInfo, Visibility
 from dockyard.registry import Registry
@@ -78,6 +79,7 @@ class ProjectSummary(BaseModel):
     guest_count: int
     limited_guest_count: int
     storage_limit: int
+    quota: Quota = Field(description="the project's limits and exact usage")
 
 
 def project_resp(project: ProjectInfo) -> Project:
@@ -249,6 +251,7 @@ async def project_summary(
         maintainer_count=counts[4],
         limited_guest_count=counts[5],
         storage_limit=project.storage_limit,
+        quota=quota_resp(await registry.quotas.get(project.id)),
     )
 
 

@@ -20,6 +20,7 @@ from dockyard.db.engine import Conn
 from dockyard.errors import InvalidInput
 from dockyard.events.services import Actor, record
 from dockyard.projects.names import validate_name, validate_tag
+from dockyard.projects.quotas import settle
 from dockyard.projects.services import RepositoryService
 
 # Indexes of indexes are legal; a chain deeper than this is a mistake or an attack.
@@ -72,7 +73,7 @@ class CopyService:
     async def copy(self, target: str, source: CopySource, actor: Actor) -> str:
         """Copy the artifact ``source`` names into repository ``target``, tagged as the
         source was if it was named by tag; its digest. One transaction: all or nothing."""
-        async with self.db.write() as conn:
+        async with self.manifests.quotas.events(), self.db.write() as conn:
             root = await find_artifact(conn, source.name, source.reference)
             validate_name(target, self.name_max_length)
             rows = await _closure(conn, root)
@@ -85,12 +86,18 @@ class CopyService:
             )
             # Held while the copy's transaction lasts, so that garbage collection
             # cannot take them in between; add() refuses any that are gone.
-            await link(conn, repository.id, await hold_blob_rows(conn, set(blobs)))
+            held = await hold_blob_rows(conn, set(blobs))
+            await link(conn, repository.id, held)
             copied: dict[str, int] = {}
             for row in rows:
                 manifest = parse_manifest(row.content, row.media_type)
                 copied[row.digest] = await self.manifests.add(
-                    conn, repository.id, row.digest, row.content, manifest
+                    conn,
+                    repository.id,
+                    row.digest,
+                    row.content,
+                    manifest,
+                    project_id=repository.project_id,
                 )
             if source.tag is not None:
                 await self.manifests.set_tag(conn, repository.id, source.tag, copied[root.digest])
@@ -103,6 +110,7 @@ class CopyService:
                 project_id=repository.project_id,
                 detail={"from": str(source), "digest": root.digest},
             )
+            await settle(conn, repository.project_id, digests=held)
         return root.digest
 
 

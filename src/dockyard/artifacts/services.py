@@ -30,6 +30,7 @@ from dockyard.events.services import Actor, record
 from dockyard.projects.immutability import check_mutable, check_tag_move
 from dockyard.projects.models import Repository
 from dockyard.projects.names import validate_tag
+from dockyard.projects.quotas import QuotaService, settle
 from dockyard.projects.services import RepositoryService
 from dockyard.storage import BlobStore
 
@@ -124,11 +125,13 @@ class ManifestService:
         store: BlobStore,
         repositories: RepositoryService,
         blobs: BlobService,
+        quotas: QuotaService,
     ) -> None:
         self.db = db
         self.store = store
         self.repositories = repositories
         self.blobs = blobs
+        self.quotas = quotas
 
     async def push(
         self,
@@ -153,9 +156,11 @@ class ManifestService:
             tag = validate_tag(reference)
             digest = Digest.of(body, DEFAULT_ALGORITHM)
         manifest = parse_manifest(body, content_type)
-        async with self.db.write() as conn:
+        async with self.quotas.events(), self.db.write() as conn:
             repository = await self.repositories.ensure_key(conn, name)
-            manifest_id = await self.add(conn, repository.id, str(digest), body, manifest)
+            manifest_id = await self.add(
+                conn, repository.id, str(digest), body, manifest, project_id=repository.project_id
+            )
             if tag is not None:
                 await self.set_tag(conn, repository.id, tag, manifest_id)
             if actor is not None:
@@ -171,18 +176,34 @@ class ManifestService:
         return PushedManifest(str(digest), manifest.subject.digest if manifest.subject else None)
 
     async def add(
-        self, conn: Conn, repository_id: int, digest: str, body: bytes, manifest: ParsedManifest
+        self,
+        conn: Conn,
+        repository_id: int,
+        digest: str,
+        body: bytes,
+        manifest: ParsedManifest,
+        *,
+        project_id: int,
     ) -> int:
-        """Store a manifest in a repository (in ``conn``'s write transaction) once the blobs
-        and child manifests it references are there; its row id."""
-        await self._check_references(conn, repository_id, manifest)
+        """Store a manifest in a repository of project ``project_id`` (in ``conn``'s write
+        transaction) once the blobs and child manifests it references are there, and
+        count it in the project's quota (QuotaExceeded when it has no room); its row id."""
+        empty = await self._check_references(conn, repository_id, manifest)
         if manifest.subject is not None:
             # Held so that collection of an untagged subject sees this referrer.
             await conn.execute(
                 _PRESENT_MANIFESTS,
                 {"repository_id": repository_id, "digests": [manifest.subject.digest]},
             )
-        return await self._insert(conn, repository_id, digest, body, manifest)
+        manifest_id, inserted = await self._insert(conn, repository_id, digest, body, manifest)
+        if inserted or empty:
+            await settle(
+                conn,
+                project_id,
+                digests=[mt.EMPTY_DIGEST] if empty else (),
+                artifacts=1 if inserted else 0,
+            )
+        return manifest_id
 
     @staticmethod
     async def set_tag(conn: Conn, repository_id: int, tag: str, manifest_id: int) -> None:
@@ -201,9 +222,12 @@ class ManifestService:
 
     async def _check_references(
         self, conn: Conn, repository_id: int, manifest: ParsedManifest
-    ) -> None:
+    ) -> bool:
+        """Refuse a manifest whose blobs or children are missing; whether it uses the
+        empty blob (recorded and linked here if need be)."""
         wanted = {d.digest: d for d in manifest.blob_references}
-        if mt.EMPTY_DIGEST in wanted:
+        empty = mt.EMPTY_DIGEST in wanted
+        if empty:
             await self._ensure_empty_blob(conn, repository_id)
         if wanted:
             sizes = await hold_blobs(conn, repository_id, wanted)
@@ -234,6 +258,7 @@ class ManifestService:
                     f"manifest {missing[0]} is not in this repository",
                     detail={"digest": missing[0]},
                 )
+        return empty
 
     async def _ensure_empty_blob(self, conn: Conn, repository_id: int) -> None:
         """The empty config ``{}`` is known content; hold it even if a client never uploaded it."""
@@ -248,7 +273,8 @@ class ManifestService:
         digest: str,
         body: bytes,
         manifest: ParsedManifest,
-    ) -> int:
+    ) -> tuple[int, bool]:
+        """The manifest's row id, and whether it is new."""
         row = {
             "repository_id": repository_id,
             "digest": digest,
@@ -265,10 +291,14 @@ class ManifestService:
         }
         key = {"repository_id": repository_id, "digest": digest}
         manifest_id = None
+        inserted = False
         # Twice at most: an existing row that garbage collection removes between the
         # insert and the (locking) select is inserted again.
         for _ in range(2):
-            await conn.execute(insert_ignore(conn, Manifest, ["repository_id", "digest"]), row)
+            result = await conn.execute(
+                insert_ignore(conn, Manifest, ["repository_id", "digest"]), row
+            )
+            inserted = result.rowcount == 1
             manifest_id = await conn.scalar(_MANIFEST_ID, key)
             if manifest_id is not None:
                 break
@@ -286,7 +316,7 @@ class ManifestService:
                 insert_ignore(conn, ManifestReference, ["manifest_id", "digest"]),
                 unique,
             )
-        return int(manifest_id)
+        return int(manifest_id), inserted
 
     async def get(self, name: str, reference: str, *, with_content: bool = True) -> StoredManifest:
         """A manifest by tag or digest; ManifestUnknown when the repository has no such thing."""
@@ -342,7 +372,8 @@ class ManifestService:
             tag_names = sorted(tags)
             await check_mutable(conn, artifact.project_id, name, tag_names, "delete")
             # The foreign keys cascade to the manifest's tags and references.
-            await conn.execute(delete(Manifest).where(Manifest.id == artifact.id))
+            deleted = await conn.execute(delete(Manifest).where(Manifest.id == artifact.id))
+            await settle(conn, artifact.project_id, artifacts=-deleted.rowcount)
             if actor is not None:
                 await record(
                     conn,

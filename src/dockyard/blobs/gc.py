@@ -49,7 +49,10 @@ from dockyard.blobs.models import Blob, RepositoryBlob
 from dockyard.blobs.purge import UploadPurge
 from dockyard.db import Database
 from dockyard.db.base import utcnow
+from dockyard.db.engine import Conn
 from dockyard.jobs.handlers import JobContext
+from dockyard.projects.models import Repository
+from dockyard.projects.quotas import settle
 from dockyard.storage import BlobStore
 
 T = TypeVar("T")
@@ -126,7 +129,7 @@ _DELETE_UNTAGGED = (
             .where(_other.digest == Manifest.subject_digest),
         ),
     )
-    .returning(Manifest.id)
+    .returning(Manifest.repository_id)
 )
 _UNREFERENCED = ~exists().where(ManifestReference.digest == Blob.digest)
 _MARK_BLOBS = (
@@ -138,7 +141,11 @@ _MARK_BLOBS = (
     .values(deleting=true())
     .returning(Blob.digest)
 )
-_UNLINK_MARKED = delete(RepositoryBlob).where(RepositoryBlob.digest.in_(_DIGESTS))
+_UNLINK_MARKED = (
+    delete(RepositoryBlob)
+    .where(RepositoryBlob.digest.in_(_DIGESTS))
+    .returning(RepositoryBlob.repository_id, RepositoryBlob.digest)
+)
 _MARKED = (
     select(Blob.digest, Blob.size)
     .where(Blob.digest.in_(_DIGESTS), Blob.deleting)
@@ -146,18 +153,25 @@ _MARKED = (
     .with_for_update(skip_locked=True)
 )
 _DROP_MARKED = delete(Blob).where(Blob.digest.in_(_DIGESTS), Blob.deleting)
-_UNLINK_UNUSED = delete(RepositoryBlob).where(
-    tuple_(RepositoryBlob.repository_id, RepositoryBlob.digest).in_(
-        bindparam("pairs", expanding=True)
-    ),
-    ~exists()
-    .where(ManifestReference.digest == RepositoryBlob.digest)
-    .where(_holder.id == ManifestReference.manifest_id)
-    .where(_holder.repository_id == RepositoryBlob.repository_id),
-    exists()
-    .where(Blob.digest == RepositoryBlob.digest)
-    .where(Blob.used_at < bindparam("cutoff"))
-    .where(Blob.deleting.is_(False)),
+_UNLINK_UNUSED = (
+    delete(RepositoryBlob)
+    .where(
+        tuple_(RepositoryBlob.repository_id, RepositoryBlob.digest).in_(
+            bindparam("pairs", expanding=True)
+        ),
+        ~exists()
+        .where(ManifestReference.digest == RepositoryBlob.digest)
+        .where(_holder.id == ManifestReference.manifest_id)
+        .where(_holder.repository_id == RepositoryBlob.repository_id),
+        exists()
+        .where(Blob.digest == RepositoryBlob.digest)
+        .where(Blob.used_at < bindparam("cutoff"))
+        .where(Blob.deleting.is_(False)),
+    )
+    .returning(RepositoryBlob.repository_id, RepositoryBlob.digest)
+)
+_PROJECTS = select(Repository.id, Repository.project_id).where(
+    Repository.id.in_(bindparam("repositories", expanding=True))
 )
 
 
@@ -348,8 +362,11 @@ class GarbageCollector:
             locked = list((await conn.scalars(_LOCK_MANIFESTS, {"ids": list(ids)})).all())
             if not locked:
                 return 0
-            deleted = await conn.scalars(_DELETE_UNTAGGED, {"ids": locked, "cutoff": cutoff})
-            return len(deleted.all())
+            deleted = (
+                await conn.scalars(_DELETE_UNTAGGED, {"ids": locked, "cutoff": cutoff})
+            ).all()
+            await _settle(conn, artifacts=deleted)
+            return len(deleted)
 
     async def _unlink(self, pairs: Sequence[tuple[int, str]], cutoff: datetime) -> int:
         async with self.db.write() as conn:
@@ -358,8 +375,9 @@ class GarbageCollector:
             held = [pair for pair in pairs if pair[1] in locked]
             if not held:
                 return 0
-            result = await conn.execute(_UNLINK_UNUSED, {"pairs": held, "cutoff": cutoff})
-            return int(result.rowcount)
+            unlinked = (await conn.execute(_UNLINK_UNUSED, {"pairs": held, "cutoff": cutoff})).all()
+            await _settle(conn, links=[(r, d) for r, d in unlinked])
+            return len(unlinked)
 
     async def _delete_blobs(self, digests: Sequence[str], cutoff: datetime) -> tuple[int, int]:
         """Mark, unlink, then remove content and rows; how many blobs and bytes went."""
@@ -371,7 +389,8 @@ class GarbageCollector:
                 (await conn.scalars(_MARK_BLOBS, {"digests": locked, "cutoff": cutoff})).all()
             )
             if marked:
-                await conn.execute(_UNLINK_MARKED, {"digests": marked})
+                unlinked = (await conn.execute(_UNLINK_MARKED, {"digests": marked})).all()
+                await _settle(conn, links=[(r, d) for r, d in unlinked])
         if not marked:
             return 0, 0
         async with self.db.write() as conn:
@@ -387,3 +406,23 @@ class GarbageCollector:
             await asyncio.gather(*(remove(row.digest) for row in rows))
             await conn.execute(_DROP_MARKED, {"digests": [row.digest for row in rows]})
         return len(rows), sum(int(row.size) for row in rows)
+
+
+async def _settle(
+    conn: Conn, *, links: Sequence[tuple[int, str]] = (), artifacts: Sequence[int] = ()
+) -> None:
+    """Settle the quotas of the projects whose repositories lost these blob links and
+    artifacts (a repository id per artifact), in project order, last in the batch."""
+    repositories = sorted({r for r, _ in links} | set(artifacts))
+    if not repositories:
+        return
+    rows = await conn.execute(_PROJECTS, {"repositories": repositories})
+    project_of = {repository: project for repository, project in rows}
+    digests: defaultdict[int, set[str]] = defaultdict(set)
+    counts: Counter[int] = Counter()
+    for repository, digest in links:
+        digests[project_of[repository]].add(digest)
+    for repository in artifacts:
+        counts[project_of[repository]] += 1
+    for project in sorted(set(digests) | set(counts)):
+        await settle(conn, project, digests=digests[project], artifacts=-counts[project])

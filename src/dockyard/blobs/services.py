@@ -14,6 +14,7 @@ from dockyard.db.engine import Conn
 from dockyard.db.statements import insert_ignore, upsert
 from dockyard.errors import BlobUnknown, Unsupported
 from dockyard.projects.models import Repository
+from dockyard.projects.quotas import QuotaExceeded, QuotaService, settle_repository
 from dockyard.projects.services import RepositoryService
 from dockyard.storage import BlobStore
 
@@ -52,10 +53,12 @@ class BlobService:
         db: Database,
         store: BlobStore,
         repositories: RepositoryService,
+        quotas: QuotaService,
         *,
         redirect_seconds: int | None = None,
     ) -> None:
         self.db = db
+        self.quotas = quotas
         self.store = store
         self.repositories = repositories
         # Downloads go to the store's own URLs, valid this long (None: served here).
@@ -106,9 +109,20 @@ class BlobService:
         await link(conn, repository_id, [digest])
         return bool(created == now)
 
+    async def settle(self, conn: Conn, repository_id: int, digest: str, new: bool) -> None:
+        """Count a blob just recorded in its project's usage, last in the transaction; if
+        that exceeds the quota (QuotaExceeded), its content goes again when the row is
+        new: the refused upload leaves nothing behind."""
+        try:
+            await settle_repository(conn, repository_id, digests=[digest])
+        except QuotaExceeded:
+            if new:
+                await self.store.delete(digest)
+            raise
+
     async def mount(self, name: str, digest: str, source: str) -> bool:
         """Link a blob of repository ``source`` into ``name``; False when ``source`` lacks it."""
-        async with self.db.write() as conn:
+        async with self.quotas.events(), self.db.write() as conn:
             size = await conn.scalar(
                 _MOUNTABLE, {"blob": digest, "source": source, "now": utcnow()}
             )
@@ -116,6 +130,7 @@ class BlobService:
                 return False
             repository_id = await self.repositories.ensure(conn, name)
             await link(conn, repository_id, [digest])
+            await settle_repository(conn, repository_id, digests=[digest])
             return True
 
     async def unlink(self, name: str, digest: str) -> None:
@@ -152,8 +167,9 @@ class BlobService:
                     RepositoryBlob.digest == digest,
                 )
             )
-            if result.rowcount == 0:
+            if repository_id is None or result.rowcount == 0:
                 raise BlobUnknown(detail={"digest": digest})
+            await settle_repository(conn, repository_id, digests=[digest])
 
 
 async def link(conn: Conn, repository_id: int, digests: Iterable[str]) -> None:

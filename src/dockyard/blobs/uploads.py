@@ -37,6 +37,7 @@ from dockyard.errors import (
     TooManyRequests,
 )
 from dockyard.projects.models import Repository
+from dockyard.projects.quotas import QuotaService
 from dockyard.projects.services import RepositoryService
 from dockyard.storage import BlobStore
 
@@ -102,11 +103,13 @@ class UploadService:
         store: BlobStore,
         repositories: RepositoryService,
         blobs: BlobService,
+        quotas: QuotaService,
         *,
         max_sessions: int,
         lease_seconds: float = 60.0,
     ) -> None:
         self.db = db
+        self.quotas = quotas
         self.max_sessions = max_sessions
         # How long a request may go without a sign of life before another one may
         # take its upload session over.
@@ -119,6 +122,7 @@ class UploadService:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def start(self, name: str) -> UploadStatus:
+        await self.quotas.check_room(name, 0)
         upload_id = uuid.uuid4().hex
         await self.store.start_upload(upload_id)
         try:
@@ -167,6 +171,7 @@ class UploadService:
                 raise RangeInvalid(
                     f"chunk starts at {start} but the upload holds {size} bytes", offset=size
                 )
+            await self.quotas.check_room(name, size + (declared_length or length or 0))
             hasher = self._cached_hasher(upload_id, size, DEFAULT_ALGORITHM)
             new_size = await self._write(upload_id, size, body, hasher, lease)
             if length is not None and new_size - size != length:
@@ -196,6 +201,7 @@ class UploadService:
         """Append the last chunk (if any), verify the upload against ``digest``, publish it."""
         async with self._lock(upload_id), self._lease(name, upload_id) as lease:
             repository_id, size = lease.repository_id, lease.size
+            await self.quotas.check_room(name, size, str(digest))
             hasher = self._cached_hasher(upload_id, size, digest.algorithm)
             size = await self._write(upload_id, size, body, hasher, lease)
             await lease.renew()
@@ -206,17 +212,26 @@ class UploadService:
                 await self._drop(upload_id)
                 raise DigestInvalid(detail={"digest": str(digest)})
             await lease.renew()
-            async with self.db.write() as conn:
+            async with self.quotas.events(), self.db.write() as conn:
                 # Recorded first: the row's lock keeps garbage collection away from
                 # the content while it is committed.
-                await self.blobs.record(conn, repository_id, str(digest), size)
+                new = await self.blobs.record(conn, repository_id, str(digest), size)
                 await self.store.commit_upload(upload_id, str(digest), size)
                 await conn.execute(delete(UploadSession).where(UploadSession.id == upload_id))
+                await self.blobs.settle(conn, repository_id, str(digest), new)
             lease.released = True
             self._forget(upload_id)
 
-    async def upload_whole(self, name: str, digest: Digest, body: AsyncIterable[bytes]) -> None:
-        """A monolithic upload (POST with ``?digest=``): no session row, nothing to resume."""
+    async def upload_whole(
+        self,
+        name: str,
+        digest: Digest,
+        body: AsyncIterable[bytes],
+        declared_length: int | None = None,
+    ) -> None:
+        """A monolithic upload (POST with ``?digest=``): no session row, nothing to resume.
+        ``declared_length``: the Content-Length, if sent."""
+        await self.quotas.check_room(name, declared_length or 0, str(digest))
         hasher = new_hasher(digest.algorithm)
         pieces = _batches(body, hasher)
         first = await anext(pieces, b"")
@@ -228,13 +243,14 @@ class UploadService:
         if hasher.hexdigest() != digest.encoded:
             raise DigestInvalid(detail={"digest": str(digest)})
         await self.store.put(str(digest), first)
-        async with self.db.write() as conn:
+        async with self.quotas.events(), self.db.write() as conn:
             repository_id = await self.repositories.ensure(conn, name)
             new = await self.blobs.record(conn, repository_id, str(digest), len(first))
             # A new row: garbage collection may have removed the content (with the old
             # row) between the write above and now; the row is locked now.
             if new and await self.store.stat(str(digest)) is None:
                 await self.store.put(str(digest), first)
+            await self.blobs.settle(conn, repository_id, str(digest), new)
 
     async def _upload_pieces(
         self, name: str, digest: Digest, pieces: AsyncIterable[bytes], hasher: Hasher
@@ -246,10 +262,11 @@ class UploadService:
             await self.store.seal_upload(upload_id, size)
             if hasher.hexdigest() != digest.encoded:
                 raise DigestInvalid(detail={"digest": str(digest)})
-            async with self.db.write() as conn:
+            async with self.quotas.events(), self.db.write() as conn:
                 repository_id = await self.repositories.ensure(conn, name)
-                await self.blobs.record(conn, repository_id, str(digest), size)
+                new = await self.blobs.record(conn, repository_id, str(digest), size)
                 await self.store.commit_upload(upload_id, str(digest), size)
+                await self.blobs.settle(conn, repository_id, str(digest), new)
         except BaseException:
             await self.store.delete_upload(upload_id)
             raise

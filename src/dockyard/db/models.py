@@ -13,7 +13,14 @@ from dockyard.blobs.models import Blob, RepositoryBlob, UploadSession
 from dockyard.db.base import Base
 from dockyard.events.models import Event
 from dockyard.jobs.models import Job, Schedule
-from dockyard.projects.models import ImmutableRule, Project, ProjectMember, Repository
+from dockyard.projects.models import (
+    ImmutableRule,
+    Project,
+    ProjectBlob,
+    ProjectMember,
+    ProjectUsage,
+    Repository,
+)
 
 __all__ = [
     "ArtifactLabel",
@@ -27,7 +34,9 @@ __all__ = [
     "Manifest",
     "ManifestReference",
     "Project",
+    "ProjectBlob",
     "ProjectMember",
+    "ProjectUsage",
     "Repository",
     "RepositoryBlob",
     "Robot",

@@ -62,7 +62,13 @@ class BlobEndpoints:
                     return _created(name, digest)
         elif "digest" in query:
             digest = str(_digest_param(request))
-            await self.registry.uploads.upload_whole(name, Digest.parse(digest), request.stream())
+            declared = request.headers.get("content-length")
+            await self.registry.uploads.upload_whole(
+                name,
+                Digest.parse(digest),
+                request.stream(),
+                int(declared) if declared and declared.isdigit() else None,
+            )
             return _created(name, digest)
         status = await self.registry.uploads.start(name)
         return _upload_response(202, name, status.id, status.size)

@@ -22,6 +22,8 @@ class Project(Base):
     metadata_json: Mapped[str] = mapped_column(Text, default="{}")
     # Bytes the project may store; -1 is unlimited.
     storage_limit: Mapped[int] = mapped_column(BigInteger, default=-1)
+    # Artifacts (manifests) the project may hold; -1 is unlimited.
+    count_limit: Mapped[int] = mapped_column(BigInteger, default=-1, server_default="-1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -70,3 +72,28 @@ class ImmutableRule(Base):
     tag_decoration: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProjectUsage(Base):
+    """What a project uses, kept exact by every change (projects/quotas.py): the bytes of
+    the distinct blobs its repositories hold, and its artifacts (manifests)."""
+
+    __tablename__ = "project_usage"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    storage_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    artifact_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ProjectBlob(Base):
+    """A blob that some repository of the project holds, counted once in its usage."""
+
+    __tablename__ = "project_blobs"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)

@@ -26,7 +26,7 @@ from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.errors import Conflict, InvalidInput, NotFound
 from dockyard.events.services import SYSTEM, Actor, record
-from dockyard.projects.models import Project, ProjectMember, Repository
+from dockyard.projects.models import Project, ProjectMember, ProjectUsage, Repository
 
 # Harbor's project names: lowercase letters and digits, separated by . _ or -.
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -127,6 +127,10 @@ class ProjectService:
                 },
             )
             project_id = result.scalar_one()
+            await conn.execute(
+                insert(ProjectUsage),
+                {"project_id": project_id, "storage_used": 0, "artifact_count": 0},
+            )
             await record(conn, actor, "create", "project", name, project_id=project_id)
             if owner_id is not None:
                 # The creator administers the project, as on Harbor.

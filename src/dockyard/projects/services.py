@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, select
 
-from dockyard.artifacts.models import Tag
+from dockyard.artifacts.models import Manifest, Tag
+from dockyard.blobs.models import RepositoryBlob
 from dockyard.db import Database
 from dockyard.db.engine import Conn
 from dockyard.db.statements import LexicalPage, insert_ignore
@@ -15,6 +16,7 @@ from dockyard.events.services import Actor, record
 from dockyard.projects.immutability import check_mutable
 from dockyard.projects.models import Project, Repository
 from dockyard.projects.names import project_of
+from dockyard.projects.quotas import settle
 
 _CATALOG_PAGE = LexicalPage(Repository.name)
 _FIND = select(Repository.id).where(Repository.name == bindparam("name"))
@@ -87,6 +89,15 @@ class RepositoryService:
                 raise NotFound(f"repository {name!r} not found")
             tags = await conn.scalars(select(Tag.name).where(Tag.repository_id == key.id))
             await check_mutable(conn, key.project_id, name, tags, "delete")
+            linked = (
+                await conn.scalars(
+                    select(RepositoryBlob.digest).where(RepositoryBlob.repository_id == key.id)
+                )
+            ).all()
+            artifacts = await conn.scalar(
+                select(func.count()).select_from(Manifest).where(Manifest.repository_id == key.id)
+            )
             # The foreign keys cascade to manifests, tags, blob links and upload sessions.
             await conn.execute(delete(Repository).where(Repository.id == key.id))
+            await settle(conn, key.project_id, digests=linked, artifacts=-int(artifacts or 0))
             await record(conn, actor, "delete", "repository", name, project_id=key.project_id)
