@@ -18,6 +18,7 @@ from dockyard.app import create_app
 from dockyard.blobs.gc import GC_RUN
 from dockyard.events.models import Event
 from dockyard.jobs.worker import Worker
+from dockyard.projects.retention import Rule
 from dockyard.registry import Registry
 from dockyard.settings import Settings
 from tests.oci.helpers import (
@@ -195,8 +196,13 @@ async def test_usage_stays_exact_through_a_long_mixed_workload(
     client: httpx.AsyncClient, registry: Registry
 ) -> None:
     """Pushes with shared layers, mounts, copies, tag and artifact deletions, blob deletions,
-    repository deletions and garbage collections, at random; the kept usage of each project
-    equals a recount at every tenth step and at the end."""
+    repository deletions, garbage collections and retention runs, at random; the kept usage
+    of each project equals a recount at every tenth step and at the end."""
+    for project in ("library", "team"):
+        await registry.retention.create(
+            (await registry.projects.get(project)).id,
+            [Rule("latestPushedK", 3, untagged=True)],
+        )
     rng = random.Random(5)
     layers = [b"layer %d " % n * (n * 40 + 1) for n in range(12)]
     repositories = [f"{p}/r{n}" for p in ("library", "team") for n in range(3)]
@@ -240,8 +246,16 @@ async def test_usage_stays_exact_through_a_long_mixed_workload(
             r = await client.delete(f"/api/v2.0/projects/{project}/repositories/{repo}")
             assert r.status_code in (200, 404), r.text
             pushed[name] = []
-        else:
+        elif action < 0.96:
             await _collect(registry, delete_untagged=rng.random() < 0.5)
+        else:
+            project = (await registry.projects.get(name.split("/")[0])).id
+            policy = await registry.retention.of_project(project)
+            assert policy is not None
+            worker = Worker(registry.jobs, registry.job_handlers, registry.settings.jobs)
+            run = await registry.retention.start(policy.id, dry_run=False)
+            assert await worker.run_one(run.id)
+            assert (await registry.jobs.get(run.id)).status == "succeeded"
         if step % 10 == 9:
             for project in ("library", "team"):
                 await usage(registry, project)

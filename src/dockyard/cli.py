@@ -1,5 +1,5 @@
 """The command line: ``dockyard serve``, ``worker``, ``migrate``, ``admin``, ``artifacts``,
-``labels``, ``immutability``, ``gc``, ``quota``."""
+``labels``, ``immutability``, ``gc``, ``quota``, ``retention``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dockyard.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from dockyard.artifacts.labels import LabelInfo
+    from dockyard.jobs.queue import JobInfo
     from dockyard.projects.immutability import RuleInfo
     from dockyard.projects.quotas import QuotaInfo
     from dockyard.registry import Registry
@@ -501,6 +502,31 @@ def delete_rule(
     click.echo(f"deleted immutable tag rule {rule_id} of project {project}")
 
 
+async def _run_job(registry: Registry, job: JobInfo) -> JobInfo:
+    """Run a job just enqueued here, or follow it if a server's worker takes it first,
+    with a progress bar on stderr; the job as it ended."""
+    from tqdm import tqdm
+
+    from dockyard.jobs.worker import Worker
+
+    worker = Worker(registry.jobs, registry.job_handlers, registry.settings.jobs, slots=1)
+    running = asyncio.create_task(worker.run_one(job.id))
+    with tqdm(desc="waiting for a worker", unit=" items", dynamic_ncols=True) as bar:
+        while True:
+            job = await registry.jobs.get(job.id)
+            progress = job.progress
+            if progress.total != bar.total:
+                bar.reset(total=progress.total)
+            bar.n = progress.done
+            bar.set_description_str(progress.message or job.status, refresh=False)
+            bar.refresh()
+            if job.finished_at is not None:
+                break
+            await asyncio.sleep(0.2)
+    await running
+    return job
+
+
 @main.group()
 def gc() -> None:
     """Garbage collection: run it (or a dry run), its history, its schedule."""
@@ -532,11 +558,7 @@ def run_gc(
     The run is a job on the registry's queue, run by this command (or followed, if a
     server's worker takes it first), and stays in the history.
     """
-    from tqdm import tqdm
-
     from dockyard.blobs.gc_runs import describe
-    from dockyard.jobs.queue import JobInfo
-    from dockyard.jobs.worker import Worker
 
     parameters: dict[str, Any] = {"dry_run": dry_run}
     if delete_untagged is not None:
@@ -545,23 +567,7 @@ def run_gc(
         parameters["grace_minutes"] = grace_minutes
 
     async def collect(registry: Registry) -> JobInfo:
-        job = await registry.gc.start(parameters)
-        worker = Worker(registry.jobs, registry.job_handlers, registry.settings.jobs, slots=1)
-        running = asyncio.create_task(worker.run_one(job.id))
-        with tqdm(desc="waiting for a worker", unit=" items", dynamic_ncols=True) as bar:
-            while True:
-                job = await registry.jobs.get(job.id)
-                progress = job.progress
-                if progress.total != bar.total:
-                    bar.reset(total=progress.total)
-                bar.n = progress.done
-                bar.set_description_str(progress.message or job.status, refresh=False)
-                bar.refresh()
-                if job.finished_at is not None:
-                    break
-                await asyncio.sleep(0.2)
-        await running
-        return job
+        return await _run_job(registry, await registry.gc.start(parameters))
 
     job = _on_registry(config, data_dir, database_url, collect)
     if job.status != "succeeded":
@@ -577,7 +583,6 @@ def gc_history(
 ) -> None:
     """The latest runs, newest first: id, status, created, figures or error."""
     from dockyard.blobs.gc_runs import describe
-    from dockyard.jobs.queue import JobInfo
 
     async def listed(registry: Registry) -> list[JobInfo]:
         runs, _ = await registry.gc.history(offset=0, limit=limit)
@@ -725,3 +730,59 @@ def check_quotas(config: str | None, data_dir: Path | None, database_url: str | 
         )
     if drift:
         raise click.ClickException(f"{drift} projects' usage differs from a recount")
+
+
+@main.group()
+def retention() -> None:
+    """A project's tag retention policy: show it, run it (or a dry run) with a progress bar."""
+
+
+@retention.command("show")
+@settings_options
+@click.argument("project")
+def show_retention(
+    config: str | None, data_dir: Path | None, database_url: str | None, project: str
+) -> None:
+    """PROJECT's policy: its rules, in order, and its schedule."""
+    from dockyard.projects.retention import PolicyInfo
+
+    async def shown(registry: Registry) -> PolicyInfo | None:
+        return await registry.retention.of_project((await registry.projects.get(project)).id)
+
+    policy = _on_registry(config, data_dir, database_url, shown)
+    if policy is None:
+        click.echo(f"project {project} has no retention policy")
+        return
+    click.echo(f"policy {policy.id}, {'schedule ' + policy.cron if policy.cron else 'by hand'}")
+    for number, rule in enumerate(policy.rules, start=1):
+        state = " (disabled)" if rule.disabled else ""
+        click.echo(f"{number}. {rule.describe()}{state}")
+
+
+@retention.command("run")
+@settings_options
+@click.argument("project")
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
+def run_retention(
+    config: str | None, data_dir: Path | None, database_url: str | None, project: str, dry_run: bool
+) -> None:
+    """Run PROJECT's policy now and list what it kept and removed, and why."""
+    from dockyard.projects.retention import Outcome
+
+    async def ran(registry: Registry) -> tuple[JobInfo, list[Outcome]]:
+        policy = await registry.retention.of_project((await registry.projects.get(project)).id)
+        if policy is None:
+            raise click.ClickException(f"project {project} has no retention policy")
+        job = await _run_job(registry, await registry.retention.start(policy.id, dry_run=dry_run))
+        outcomes, _ = await registry.retention.outcomes(job.id, limit=1_000_000)
+        return job, outcomes
+
+    job, outcomes = _on_registry(config, data_dir, database_url, ran)
+    if job.status != "succeeded":
+        raise click.ClickException(f"retention run {job.id} {job.status}: {job.error or ''}")
+    for o in outcomes:
+        action = "retain" if o.kept else ("would remove" if dry_run else "remove")
+        tags = ",".join(o.tags) or "<untagged>"
+        click.echo(f"{action}\t{o.repository}@{o.digest}\t{tags}\t{o.reason}")
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"retention run {job.id}: kept {job.result['kept']}, {verb} {job.result['removed']}")

@@ -33,6 +33,7 @@ from dockyard.projects.immutability import ImmutabilityService
 from dockyard.projects.members import MemberService
 from dockyard.projects.projects import ProjectService
 from dockyard.projects.quotas import QuotaService
+from dockyard.projects.retention import RETENTION_RUN, RetentionRun, RetentionService
 from dockyard.projects.services import RepositoryService
 from dockyard.settings import Settings
 from dockyard.storage import BlobStore, FilesystemBlobStore
@@ -72,6 +73,8 @@ class Registry:
     gc: GCService
     # Each project's storage and artifact limits, and its exact usage.
     quotas: QuotaService
+    # Each project's tag retention policy, its runs and what they kept and removed.
+    retention: RetentionService
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
@@ -104,6 +107,8 @@ class Registry:
         manifests = ManifestService(db, store, repositories, blobs, quotas)
         jobs = JobQueue(db, settings.jobs)
         schedules = ScheduleService(db, handlers)
+        retention = RetentionService(db, jobs, schedules)
+        handlers.register(RETENTION_RUN, RetentionRun(db, retention, manifests))
         return cls(
             settings=settings,
             db=db,
@@ -140,6 +145,7 @@ class Registry:
             job_handlers=handlers,
             gc=GCService(jobs, schedules),
             quotas=quotas,
+            retention=retention,
         )
 
     def job_runner(self, *, slots: int | None = None) -> JobRunner:
@@ -170,7 +176,7 @@ def _blob_store(settings: Settings) -> BlobStore:
 # Created on first start when missing; an admin may change or disable them after.
 BUILTIN_SCHEDULES: tuple[ScheduleSpec, ...] = (DAILY_UPLOADS_PURGE, DAILY_JOBS_PRUNE)
 # The job kinds that _job_handlers registers, for the API's schema to list.
-JOB_KINDS: tuple[str, ...] = tuple(sorted((UPLOADS_PURGE, JOBS_PRUNE, GC_RUN)))
+JOB_KINDS: tuple[str, ...] = tuple(sorted((UPLOADS_PURGE, JOBS_PRUNE, GC_RUN, RETENTION_RUN)))
 
 
 def _job_handlers(settings: Settings, db: Database, store: BlobStore) -> Handlers:

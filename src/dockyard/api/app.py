@@ -18,6 +18,7 @@ from dockyard.api import (
     projects,
     quotas,
     repositories,
+    retention,
     robots,
     schedules,
     system,
@@ -66,6 +67,7 @@ def create_api(registry: Registry) -> FastAPI:
         schedules,
         gc,
         quotas,
+        retention,
     ):
         api.include_router(module.router)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]

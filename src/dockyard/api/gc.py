@@ -9,24 +9,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from dockyard.api.bodies import Body
 from dockyard.api.deps import BigId, Caller, Services, require_admin
 from dockyard.api.jobs import JobProgress
 from dockyard.api.pagination import Page, page_of, paginate
-from dockyard.api.schedules import Cron
+from dockyard.api.schedules import CheckedCron
 from dockyard.blobs.gc import MAX_GRACE_MINUTES
 from dockyard.blobs.gc_runs import GCSchedule, describe
-from dockyard.errors import InvalidInput
-from dockyard.jobs.cron import check_cron
 from dockyard.jobs.models import JobStatus
 from dockyard.jobs.queue import JobInfo
 
 router = APIRouter(prefix="/system/gc", tags=["gc"])
 
 # Harbor's names for a run's state.
-_HARBOR_STATUS: dict[str, str] = {
+HARBOR_STATUS: dict[str, str] = {
     "queued": "Pending",
     "running": "Running",
     "cancelled": "Stopped",
@@ -62,18 +60,7 @@ class GCParameters(Body):
 
 
 class _Schedule(Body):
-    cron: Cron | None = None
-
-    @field_validator("cron")
-    @classmethod
-    def _cron_is_valid(cls, cron: str | None) -> str | None:
-        """Checked whatever the type, so that no request with a bad one passes."""
-        if cron is None:
-            return None
-        try:
-            return check_cron(cron)
-        except InvalidInput as exc:
-            raise ValueError(exc.message) from None
+    cron: CheckedCron | None = None
 
 
 class PresetSchedule(_Schedule):
@@ -89,7 +76,7 @@ class ManualSchedule(_Schedule):
 
 class CustomSchedule(_Schedule):
     type: Literal["Custom"]
-    cron: Cron
+    cron: CheckedCron
 
 
 class GCScheduleBody(Body):
@@ -151,7 +138,7 @@ def history_resp(job: JobInfo) -> GCHistory:
         id=job.id,
         job_kind="SCHEDULE" if job.schedule_id is not None else "MANUAL",
         job_parameters=json.dumps(job.payload, sort_keys=True),
-        job_status=_HARBOR_STATUS[job.status],
+        job_status=HARBOR_STATUS[job.status],
         status=job.status,
         progress=JobProgress(
             done=job.progress.done, total=job.progress.total, message=job.progress.message

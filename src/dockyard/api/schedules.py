@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from dockyard.api.bodies import Body
 from dockyard.api.deps import Caller, Id, Services, require_admin
 from dockyard.api.pagination import Page, page_of, paginate
-from dockyard.jobs.cron import CRON_MAX_LENGTH, CRON_PATTERN
+from dockyard.errors import InvalidInput
+from dockyard.jobs.cron import CRON_MAX_LENGTH, CRON_PATTERN, check_cron
 from dockyard.jobs.queue import KIND_MAX_LENGTH
 from dockyard.jobs.schedules import NAME_MAX_LENGTH, ScheduleInfo
 from dockyard.registry import JOB_KINDS
@@ -33,6 +34,18 @@ _KINDS: dict[str, Any] = {"enum": list(JOB_KINDS)}
 Cron = Annotated[
     str, Field(max_length=CRON_MAX_LENGTH, description=_CRON_HELP, json_schema_extra=_CRON)
 ]
+
+
+def _checked(cron: str) -> str:
+    try:
+        return check_cron(cron)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
+# Checked in the body's validation, for bodies that take a cron expression beside other
+# choices (a schedule type), so that no request with a bad one passes.
+CheckedCron = Annotated[Cron, AfterValidator(_checked)]
 
 
 class ScheduleCreate(Body):

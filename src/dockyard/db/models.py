@@ -20,6 +20,8 @@ from dockyard.projects.models import (
     ProjectMember,
     ProjectUsage,
     Repository,
+    RetentionOutcome,
+    RetentionPolicy,
 )
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "ProjectUsage",
     "Repository",
     "RepositoryBlob",
+    "RetentionOutcome",
+    "RetentionPolicy",
     "Robot",
     "RobotPermission",
     "Schedule",

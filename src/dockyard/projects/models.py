@@ -97,3 +97,37 @@ class ProjectBlob(Base):
     )
     digest: Mapped[str] = mapped_column(String(160), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
+
+
+class RetentionPolicy(Base):
+    """A project's tag retention policy: its rules (Harbor's, as JSON) and its schedule."""
+
+    __tablename__ = "retention_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), unique=True
+    )
+    rules: Mapped[str] = mapped_column(Text, default="[]")
+    # Harbor's six cron fields; empty: run by hand only.
+    cron: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RetentionOutcome(Base):
+    """What a retention run (a job) did, or would do, with one artifact, and why."""
+
+    __tablename__ = "retention_outcomes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("jobs.id", ondelete="CASCADE"),
+        index=True,
+    )
+    repository: Mapped[str] = mapped_column(String(255))
+    digest: Mapped[str] = mapped_column(String(160))
+    tags: Mapped[str] = mapped_column(Text, default="[]")
+    kept: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(1024))

@@ -37,6 +37,7 @@ from dockyard.projects.names import project_of
 
 # The largest limit: what a JSON number carries exactly.
 MAX_LIMIT = 2**53 - 1
+_SLICE = 1000
 
 
 class QuotaExceeded(Denied):
@@ -138,8 +139,11 @@ async def settle(
     if count is None:
         return  # the project is gone (deleted in this transaction)
     delta = 0
-    if digests:
-        keys = {"project": project_id, "digests": sorted(set(digests))}
+    touched = sorted(set(digests))
+    # In slices: a repository's deletion touches all its blobs, and a statement takes
+    # some 32,000 parameters at most (SQLite and PostgreSQL alike).
+    for start in range(0, len(touched), _SLICE):
+        keys = {"project": project_id, "digests": touched[start : start + _SLICE]}
         counted: dict[str, int] = {d: n for d, n in await conn.execute(_COUNTED, keys)}
         linked: dict[str, int] = {d: n for d, n in await conn.execute(_LINKED, keys)}
         gone = sorted(set(counted) - set(linked))
@@ -151,7 +155,7 @@ async def settle(
                 insert(ProjectBlob),
                 [{"project_id": project_id, "digest": d, "size": linked[d]} for d in new],
             )
-        delta = sum(linked[d] for d in new) - sum(counted[d] for d in gone)
+        delta += sum(linked[d] for d in new) - sum(counted[d] for d in gone)
     used = None
     if delta:
         used = await conn.scalar(_GROW, {"project": project_id, "delta": delta})
