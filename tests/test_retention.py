@@ -108,6 +108,19 @@ def test_excluding_patterns_and_repositories_no_rule_covers() -> None:
     assert decide([Rule("latestPushedK", 1, disabled=True)], "p/app", ARTIFACTS, NOW) == []
 
 
+def test_label_selectors() -> None:
+    labelled = [
+        Artifact(1, "sha256:" + "1" * 64, ("a",), NOW, None, ("prod", "eu")),
+        Artifact(2, "sha256:" + "2" * 64, ("b",), NOW, None, ("prod",)),
+        Artifact(3, "sha256:" + "3" * 64, ("c",), NOW, None, ()),
+    ]
+    both = Rule("always", labels=("prod", "eu"))
+    assert [o.tags for o in decide([both], "p/app", labelled, NOW)] == [("a",)]
+    without = Rule("always", labels=("eu",), label_decoration="withoutLabels")
+    assert [o.tags for o in decide([without], "p/app", labelled, NOW)] == [("b",), ("c",)]
+    assert "withLabels prod,eu" in both.describe()
+
+
 def test_an_immutable_tag_keeps_its_artifact() -> None:
     outcomes = decide(
         [Rule("latestPushedK", 1)], "p/app", ARTIFACTS, NOW, immutable={"v1": "rule 7"}
@@ -256,6 +269,31 @@ async def test_a_policy_dry_run_then_run(client: httpx.AsyncClient, registry: Re
     assert "remove\t" + digests["v1"] in log.text
     runs = (await client.get(f"{RETENTIONS}/{policy_id}/executions")).json()
     assert [e["id"] for e in runs] == [real["id"], dry["id"]]
+
+
+async def test_a_rule_with_labels_through_the_api(
+    client: httpx.AsyncClient, registry: Registry
+) -> None:
+    digests = await pushed_images(client, registry)
+    r = await client.post("/api/v2.0/labels", json={"name": "keep", "scope": "g"})
+    assert r.status_code == 201, r.text
+    label_id = int(r.headers["Location"].rsplit("/", 1)[-1])
+    r = await client.post(
+        f"/api/v2.0/projects/library/repositories/app/artifacts/{digests['v1']}/labels",
+        json={"id": label_id},
+    )
+    assert r.status_code == 200, r.text
+    library = (await registry.projects.get("library")).id
+    labelled = rule("always", None)
+    labelled["label_selectors"] = [{"kind": "label", "decoration": "withLabels", "pattern": "keep"}]
+    latest = rule("latestPushedK", 1, tags="v*")
+    r = await client.post(RETENTIONS, json=policy(library, labelled, latest))
+    assert r.status_code == 201, r.text
+    assert r.json()["rules"][0]["label_selectors"][0]["pattern"] == "keep"
+    dry = await run(client, registry, r.json()["id"], dry=True)
+    results = await client.get(f"{RETENTIONS}/{r.json()['id']}/executions/{dry['id']}/results")
+    actions = {tuple(e["tags"]): e["action"] for e in results.json()}
+    assert actions == {("v1",): "retain", ("v4",): "retain", ("v2",): "remove", ("v3",): "remove"}
 
 
 async def test_schedule_update_delete_and_who_may(

@@ -310,12 +310,19 @@ async def test_a_manifest_push_in_flight_keeps_what_it_references(
     async def push_slowly() -> None:
         async with registry.db.write() as conn:
             key = await manifests.repositories.ensure_key(conn, "library/app")
-            await manifests.add(conn, key.id, digest_of(body), body, parse_manifest(body, None))
+            await manifests.add(
+                conn,
+                key.id,
+                digest_of(body),
+                body,
+                parse_manifest(body, None),
+                project_id=key.project_id,
+            )
             started.set()
             await release.wait()
 
     pusher = asyncio.create_task(push_slowly())
-    await started.wait()
+    await asyncio.wait_for(started.wait(), 10)
     collector = asyncio.create_task(gc(registry))
     await asyncio.sleep(0.5)
     release.set()

@@ -53,17 +53,37 @@ class RetentionTagSelector(Body):
         return bool(self.extras) and json.loads(self.extras).get("untagged") is True
 
 
+class LabelSelector(Body):
+    kind: Literal["label"] = "label"
+    decoration: Literal["withLabels", "withoutLabels"] = "withLabels"
+    pattern: str = Field(
+        min_length=1,
+        max_length=1300,
+        pattern=r"^[^,\x00-\x1f\x7f]{1,128}(,[^,\x00-\x1f\x7f]{1,128}){0,9}$",
+        description="label names, comma-separated (at most 10): the artifact carries all "
+        "of them (withLabels) or none (withoutLabels)",
+    )
+
+
 class _Rule(Body):
     id: int | None = Field(default=None, ge=0, le=MAX_ID, description="ignored; rules have none")
     priority: int = Field(default=0, ge=0, le=1000)
     disabled: bool = False
     action: Literal["retain"] = "retain"
     tag_selectors: list[RetentionTagSelector] = Field(min_length=1, max_length=1)
+    label_selectors: list[LabelSelector] = Field(
+        default_factory=list,
+        max_length=1,
+        description="dockyard's: consider only artifacts with (or without) these labels",
+    )
     scope_selectors: ScopeSelectors
 
     def rule(self, template: Any, count: int) -> Rule:
         tag, repository = self.tag_selectors[0], self.scope_selectors.repository[0]
+        label = self.label_selectors[0] if self.label_selectors else None
         return Rule(
+            labels=tuple(label.pattern.split(",")) if label else (),
+            label_decoration=label.decoration if label else "withLabels",
             template=template,
             count=count,
             repository_pattern=repository.pattern,
@@ -176,6 +196,7 @@ class RuleResp(BaseModel):
     template: str
     params: dict[str, int]
     tag_selectors: list[Selector]
+    label_selectors: list[Selector]
     scope_selectors: dict[str, list[Selector]]
 
 
@@ -246,6 +267,15 @@ def policy_resp(policy: PolicyInfo) -> Policy:
                         extras=extras,
                     )
                 ],
+                label_selectors=[
+                    Selector(
+                        kind="label",
+                        decoration=rule.label_decoration,
+                        pattern=",".join(rule.labels),
+                    )
+                ]
+                if rule.labels
+                else [],
                 scope_selectors={
                     "repository": [
                         Selector(

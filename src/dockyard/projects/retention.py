@@ -3,8 +3,9 @@ or by schedule, with dry runs; each run records what it kept and removed, and wh
 
 A rule names the repositories it covers (a doublestar pattern, matching or
 excluding, over the name inside the project), the artifacts it considers there
-(those with a tag that its tag pattern matches or, when it says so, untagged ones),
-and which of those it retains:
+(those with a tag that its tag pattern matches or, when it says so, untagged ones;
+and, when it names labels, only those carrying all of them, or none of them), and
+which of those it retains:
 
 - ``latestPushedK``: the K most recently pushed;
 - ``latestPulledN``: the N most recently pulled (never pulled counts as oldest);
@@ -32,7 +33,7 @@ from typing import Any, Literal
 from sqlalchemy import case, delete, func, insert, select, update
 from wcmatch import glob
 
-from dockyard.artifacts.models import Manifest, ManifestReference, Tag
+from dockyard.artifacts.models import ArtifactLabel, Label, Manifest, ManifestReference, Tag
 from dockyard.artifacts.services import ManifestService
 from dockyard.db import Database
 from dockyard.db.base import utcnow
@@ -74,6 +75,9 @@ class Rule:
     tag_pattern: str = "**"
     tag_decoration: Literal["matches", "excludes"] = "matches"
     untagged: bool = False
+    # Label names the artifact must all carry (withLabels) or carry none of (withoutLabels).
+    labels: tuple[str, ...] = ()
+    label_decoration: Literal["withLabels", "withoutLabels"] = "withLabels"
     disabled: bool = False
     priority: int = 0
 
@@ -81,7 +85,14 @@ class Rule:
         matched = _matches(repository, self.repository_pattern)
         return matched if self.repository_decoration == "repoMatches" else not matched
 
-    def considers(self, tags: Sequence[str]) -> bool:
+    def considers(self, tags: Sequence[str], labels: Sequence[str] = ()) -> bool:
+        if self.labels:
+            carried = set(labels)
+            if self.label_decoration == "withLabels":
+                if not carried.issuperset(self.labels):
+                    return False
+            elif carried.intersection(self.labels):
+                return False
         if not tags:
             return self.untagged
         matched = any(_matches(tag, self.tag_pattern) for tag in tags)
@@ -94,10 +105,11 @@ class Rule:
     def describe(self) -> str:
         what = TEMPLATES[self.template].format(n=self.count)
         untagged = ", untagged included" if self.untagged else ""
+        labels = f", {self.label_decoration} {','.join(self.labels)}" if self.labels else ""
         return (
             f"retain {what} of repositories {self.repository_decoration} "
             f"{self.repository_pattern!r}, tags {self.tag_decoration} {self.tag_pattern!r}"
-            f"{untagged}"
+            f"{untagged}{labels}"
         )
 
 
@@ -115,6 +127,8 @@ def check_rules(rules: Sequence[Rule]) -> list[Rule]:
             )
         if rule.template != "always" and not 1 <= rule.count <= 100_000:
             raise InvalidInput(f"{rule.template} takes a number from 1 to 100000")
+        if len(rule.labels) > 10 or not all(1 <= len(name) <= 128 for name in rule.labels):
+            raise InvalidInput("a rule names at most 10 labels, each 1 to 128 characters")
         for pattern in (rule.repository_pattern, rule.tag_pattern):
             if not 1 <= len(pattern) <= 255:
                 raise InvalidInput("a pattern has 1 to 255 characters")
@@ -134,6 +148,7 @@ class Artifact:
     tags: tuple[str, ...]
     pushed_at: datetime
     pulled_at: datetime | None
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +177,7 @@ def decide(
     kept: dict[int, str] = {}
     considered: dict[int, list[int]] = {}
     for index, rule in enumerate(rules, start=1):
-        candidates = [a for a in artifacts if rule.considers(a.tags)]
+        candidates = [a for a in artifacts if rule.considers(a.tags, a.labels)]
         for a in candidates:
             considered.setdefault(a.id, []).append(index)
         for a in _retained(rule, candidates, now):
@@ -230,6 +245,8 @@ def _rules_json(rules: Sequence[Rule]) -> str:
                 "tag_pattern": r.tag_pattern,
                 "tag_decoration": r.tag_decoration,
                 "untagged": r.untagged,
+                "labels": list(r.labels),
+                "label_decoration": r.label_decoration,
                 "disabled": r.disabled,
                 "priority": r.priority,
             }
@@ -242,7 +259,7 @@ def _policy(row: Any) -> PolicyInfo:
     return PolicyInfo(
         id=row.id,
         project_id=row.project_id,
-        rules=[Rule(**r) for r in json.loads(row.rules)],
+        rules=[Rule(**{**r, "labels": tuple(r.get("labels", ()))}) for r in json.loads(row.rules)],
         cron=row.cron,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -438,6 +455,17 @@ class RetentionService:
                     .order_by(Tag.name)
                 )
             ).all()
+            labelled = (
+                await conn.execute(
+                    select(ArtifactLabel.manifest_id, Label.name)
+                    .join(Label, Label.id == ArtifactLabel.label_id)
+                    .join(Manifest, Manifest.id == ArtifactLabel.manifest_id)
+                    .where(Manifest.repository_id == repository_id)
+                )
+            ).all()
+        carried: dict[int, list[str]] = {}
+        for manifest_id, label in labelled:
+            carried.setdefault(manifest_id, []).append(label)
         names: dict[int, list[str]] = {}
         latest: dict[int, datetime] = {}
         for manifest_id, name, updated_at in tags:
@@ -450,6 +478,7 @@ class RetentionService:
                 tuple(names.get(row.id, ())),
                 max(row.created_at, latest.get(row.id, row.created_at)),
                 row.pulled_at,
+                tuple(carried.get(row.id, ())),
             )
             for row in rows
         ]
