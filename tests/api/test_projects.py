@@ -375,6 +375,13 @@ async def test_the_summary_counts_members_by_role(
         "guest_count": 1,
         "limited_guest_count": 1,
         "storage_limit": -1,
+        # The pushed image's config and layer, and the image itself.
+        "quota": {
+            "id": r.json()["quota"]["id"],
+            "ref": {"id": r.json()["quota"]["id"], "name": "team"},
+            "hard": {"storage": -1, "count": -1},
+            "used": {"storage": 37 + 9, "count": 1},
+        },
     }
     assert (await guest.get(f"{PROJECTS}/team/summary")).status_code == 200
     assert (await client.get(f"{PROJECTS}/nothere/summary")).status_code == 404

@@ -26,7 +26,7 @@ from dockyard.api.jobs import JobProgress
 from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.api.projects import authorized
 from dockyard.api.schedules import CheckedCron
-from dockyard.errors import InvalidInput, NotFound
+from dockyard.errors import NotFound
 from dockyard.jobs.queue import JobInfo
 from dockyard.projects.retention import MAX_RULES, TEMPLATES, PolicyInfo, Rule
 from dockyard.registry import Registry
@@ -179,6 +179,12 @@ class PolicyReq(Body):
     rules: list[RuleReq] = Field(default_factory=list, max_length=MAX_RULES)
     trigger: Trigger = Field(default_factory=Trigger)
     scope: PolicyScope
+
+
+class PolicyUpdate(PolicyReq):
+    scope: PolicyScope | None = Field(  # type: ignore[assignment]
+        default=None, description="ignored: a policy stays with its project"
+    )
 
 
 class Selector(BaseModel):
@@ -378,11 +384,9 @@ async def get_policy(policy_id: Id, registry: Services, caller: Caller) -> Polic
     "/{policy_id:int}", response_model=Policy, summary="Replace a policy's rules and trigger"
 )
 async def update_policy(
-    policy_id: Id, body: PolicyReq, registry: Services, caller: Caller
+    policy_id: Id, body: PolicyUpdate, registry: Services, caller: Caller
 ) -> Policy:
-    policy = await _policy(registry, caller, policy_id, Action.POLICY_MANAGE)
-    if body.scope.ref != policy.project_id:
-        raise InvalidInput("a policy stays with its project (scope.ref)")
+    await _policy(registry, caller, policy_id, Action.POLICY_MANAGE)
     updated = await registry.retention.update(
         policy_id, [r.spec() for r in body.rules], body.trigger.settings.cron
     )
