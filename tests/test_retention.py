@@ -362,12 +362,21 @@ async def test_the_cli_runs_a_policy(
     from tests.test_cli import _dockyard, _store_env, _where
 
     digests = await pushed_images(client, registry)
-    library = (await registry.projects.get("library")).id
-    r = await client.post(RETENTIONS, json=policy(library, rule("latestPushedK", 1, tags="v*")))
-    assert r.status_code == 201
     where, env = _where(settings), _store_env(settings)
+    code, out, err = await _dockyard(
+        "retention", "add-rule", "library", "--template", "latestPushedK", "--count", "1",
+        "--tags", "v*", "--cron", "0 0 2 * * *", *where, env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.strip().endswith("has 1 rules")
+    code, _, err = await _dockyard(
+        "retention", "add-rule", "library", "--template", "latestPushedK", *where, env=env
+    )
+    assert code == 2
+    assert "--count is required" in err
     code, out, err = await _dockyard("retention", "show", "library", *where, env=env)
     assert code == 0, err
+    assert "schedule 0 0 2 * * *" in out
     assert "1. retain the 1 most recently pushed artifacts" in out
     code, out, err = await _dockyard("retention", "run", "library", "--dry-run", *where, env=env)
     assert code == 0, err
@@ -380,3 +389,7 @@ async def test_the_cli_runs_a_policy(
     assert (await client.get("/v2/library/app/manifests/v4")).status_code == 200
     code, out, _ = await _dockyard("retention", "run", "team", *where, env=env)
     assert code == 1
+    code, out, err = await _dockyard("retention", "delete", "library", *where, env=env)
+    assert code == 0, err
+    code, out, _ = await _dockyard("retention", "show", "library", *where, env=env)
+    assert out.strip() == "project library has no retention policy"

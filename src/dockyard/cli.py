@@ -786,3 +786,80 @@ def run_retention(
         click.echo(f"{action}\t{o.repository}@{o.digest}\t{tags}\t{o.reason}")
     verb = "would remove" if dry_run else "removed"
     click.echo(f"retention run {job.id}: kept {job.result['kept']}, {verb} {job.result['removed']}")
+
+
+@retention.command("add-rule")
+@settings_options
+@click.argument("project")
+@click.option(
+    "--template",
+    required=True,
+    type=click.Choice(
+        ["latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull", "always"]
+    ),
+    help="What the rule retains.",
+)
+@click.option("--count", type=click.IntRange(1, 100_000), help="K, N or days (not for always).")
+@click.option("--repositories", default="**", show_default=True, help="Doublestar pattern.")
+@click.option("--exclude-repositories", is_flag=True, help="Cover the other repositories.")
+@click.option("--tags", default="**", show_default=True, help="Doublestar pattern.")
+@click.option("--exclude-tags", is_flag=True, help="Consider the other tags.")
+@click.option("--untagged", is_flag=True, help="Consider untagged artifacts too.")
+@click.option("--cron", help="Run the policy on this schedule (six fields, UTC); '' to stop.")
+def add_retention_rule(
+    config: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    project: str,
+    template: str,
+    count: int | None,
+    repositories: str,
+    exclude_repositories: bool,
+    tags: str,
+    exclude_tags: bool,
+    untagged: bool,
+    cron: str | None,
+) -> None:
+    """Add a rule to PROJECT's policy (creating the policy when it has none)."""
+    from dockyard.projects.retention import PolicyInfo, Rule
+
+    if (template == "always") != (count is None):
+        raise click.BadParameter("--count is required, except for --template always")
+    rule = Rule(
+        template=template,  # type: ignore[arg-type]
+        count=count or 0,
+        repository_pattern=repositories,
+        repository_decoration="repoExcludes" if exclude_repositories else "repoMatches",
+        tag_pattern=tags,
+        tag_decoration="excludes" if exclude_tags else "matches",
+        untagged=untagged,
+    )
+
+    async def added(registry: Registry) -> PolicyInfo:
+        found = await registry.projects.get(project)
+        policy = await registry.retention.of_project(found.id)
+        if policy is None:
+            return await registry.retention.create(found.id, [rule], cron or "")
+        schedule = policy.cron if cron is None else cron
+        return await registry.retention.update(policy.id, [*policy.rules, rule], schedule)
+
+    policy = _on_registry(config, data_dir, database_url, added)
+    click.echo(f"policy {policy.id} of project {project} has {len(policy.rules)} rules")
+
+
+@retention.command("delete")
+@settings_options
+@click.argument("project")
+def delete_retention(
+    config: str | None, data_dir: Path | None, database_url: str | None, project: str
+) -> None:
+    """Delete PROJECT's policy, with its schedule (its runs' history stays)."""
+
+    async def removed(registry: Registry) -> None:
+        policy = await registry.retention.of_project((await registry.projects.get(project)).id)
+        if policy is None:
+            raise click.ClickException(f"project {project} has no retention policy")
+        await registry.retention.delete(policy.id)
+
+    _on_registry(config, data_dir, database_url, removed)
+    click.echo(f"deleted the retention policy of project {project}")
