@@ -24,15 +24,22 @@ from dockyard.db.models import Base
 from tests.servers import free_port
 
 
+class _PortTaken(RuntimeError):
+    """Another process bound the server's port first."""
+
+
 class PostgresServer:
     """One throw-away cluster with one migrated database, emptied before each test."""
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="dockyard-pg-"))
-        self.port = free_port()
+        self._use_port(free_port())
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
         self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/dockyard"
         self._dsn = f"postgresql://postgres@127.0.0.1:{self.port}/dockyard"
-        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> PostgresServer:
         binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -61,6 +68,21 @@ class PostgresServer:
             capture_output=True,
             timeout=timeout,
         )
+        # The free port may be taken by another process before the server binds it (the
+        # other test process starts servers too): then start again on another one.
+        for attempt in range(5):
+            self._launch(bindir, data, as_owner)
+            try:
+                with ThreadPoolExecutor(1) as thread:  # the caller may be inside an event loop
+                    thread.submit(self._prepare, timeout).result()
+                return self
+            except _PortTaken:
+                if attempt == 4:
+                    raise
+                self._use_port(free_port())
+        raise AssertionError("unreachable")
+
+    def _launch(self, bindir: Path, data: Path, as_owner: list[str]) -> None:
         log = open(self.root / "server.log", "ab")  # noqa: SIM115 - open while the server runs
         self._process = subprocess.Popen(
             [
@@ -85,9 +107,6 @@ class PostgresServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        with ThreadPoolExecutor(1) as thread:  # the caller may be inside an event loop
-            thread.submit(self._prepare, timeout).result()
-        return self
 
     def _prepare(self, timeout: float) -> None:
         asyncio.run(self._create_database(timeout))
@@ -98,10 +117,14 @@ class PostgresServer:
         while True:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise RuntimeError((self.root / "server.log").read_text())
+                log = (self.root / "server.log").read_text()
+                if "Address already in use" in log:
+                    (self.root / "server.log").unlink()
+                    raise _PortTaken(log)
+                raise RuntimeError(log)
             try:
                 connection = await asyncpg.connect(
-                    f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+                    f"postgresql://postgres@127.0.0.1:{self.port}/postgres", timeout=2
                 )
                 break
             except (OSError, asyncpg.CannotConnectNowError):
