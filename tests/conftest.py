@@ -122,6 +122,13 @@ async def registry_app(settings: Settings) -> AsyncIterator[object]:
 
 
 @pytest.fixture
+def registry(registry_app: object) -> Registry:
+    """The services of the app under test."""
+    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
+    return services
+
+
+@pytest.fixture
 async def client(registry_app: object) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in process (no sockets), as the admin."""
     transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from dockyard.artifacts.models import Manifest, ManifestReference
@@ -42,12 +41,6 @@ POOL = [b"shared layer %d " % n * 50 for n in range(6)]
 # Two seconds: longer than a push takes here, much shorter than the test, so that what
 # the pushers leave behind becomes garbage while they go on.
 GRACE_MINUTES = 2 / 60
-
-
-@pytest.fixture
-def registry(registry_app: object) -> Registry:
-    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
-    return services
 
 
 @dataclass

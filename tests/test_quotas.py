@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from dockyard.app import create_app
@@ -36,12 +35,6 @@ from tests.servers import ADMIN_PASSWORD
 from tests.stored import stored_copies
 
 QUOTAS = "/api/v2.0/quotas"
-
-
-@pytest.fixture
-def registry(registry_app: object) -> Registry:
-    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
-    return services
 
 
 async def usage(registry: Registry, project: str) -> tuple[int, int]:

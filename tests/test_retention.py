@@ -133,12 +133,6 @@ def test_an_immutable_tag_keeps_its_artifact() -> None:
 # Through the API and the CLI
 
 
-@pytest.fixture
-def registry(registry_app: object) -> Registry:
-    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
-    return services
-
-
 def policy(project_id: int, *rules: dict[str, Any], cron: str = "") -> dict[str, Any]:
     return {
         "algorithm": "or",

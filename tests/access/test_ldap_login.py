@@ -26,12 +26,6 @@ async def settings(request: pytest.FixtureRequest, tmp_path: Path, slapd: SlapdS
     return settings
 
 
-@pytest.fixture
-def registry(registry_app: object) -> Registry:
-    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
-    return services
-
-
 async def granted(client: httpx.AsyncClient, auth: tuple[str, str], scope: str) -> list[object]:
     r = await client.get("/service/token", params={"scope": scope}, auth=auth)
     assert r.status_code == 200, r.text

@@ -31,12 +31,6 @@ async def settings(
 
 
 @pytest.fixture
-def registry(registry_app: Starlette) -> Registry:
-    services: Registry = registry_app.state.registry
-    return services
-
-
-@pytest.fixture
 async def browser(registry_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """One cookie jar for the provider (over sockets) and the app (in process)."""
     app = httpx.ASGITransport(app=registry_app)

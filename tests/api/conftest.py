@@ -20,13 +20,6 @@ MemberClient = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def registry(registry_app: object) -> Registry:
-    """The services behind the app under test."""
-    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
-    return services
-
-
-@pytest.fixture
 async def member(registry_app: object, registry: Registry) -> AsyncIterator[MemberClient]:
     """``await member("u", {"app": GUEST})``: a client logged in as a new user ``u`` with
     those roles in those projects (none: a user who is a member of nothing)."""

@@ -19,12 +19,6 @@ PASSWORD = "Member-Secret-1"
 
 
 @pytest.fixture
-def registry(registry_app: object) -> Registry:
-    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
-    return services
-
-
-@pytest.fixture
 async def developer(registry_app: object, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
     await registry.users.create("dev", PASSWORD)
     transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]

@@ -121,13 +121,6 @@ async def working(
         await asyncio.wait_for(task, 10)
 
 
-@pytest.fixture
-def registry(registry_app: object) -> Registry:
-    """The services of the app under test (both backends)."""
-    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
-    return services
-
-
 async def run_job(registry: Registry, kind: str, payload: dict[str, Any] | None = None) -> JobInfo:
     """Enqueue a job of ``kind``, work until it has finished; the job as it ended."""
     job_id = await registry.jobs.enqueue(kind, payload)

@@ -17,12 +17,6 @@ PASSWORD = "Member-Secret-1"
 
 
 @pytest.fixture
-def registry(registry_app: object) -> Registry:
-    services: Registry = registry_app.state.registry  # type: ignore[attr-defined]
-    return services
-
-
-@pytest.fixture
 async def developer(registry_app: object, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
     """A logged-in user who is not a system admin."""
     await registry.users.create("dev", PASSWORD)
