@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Iterable
+from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, exists, select, update
 
@@ -22,6 +23,7 @@ from dockyard.storage import BlobStore
 _LINKED_SIZE = (
     select(
         Blob.size,
+        Blob.used_at,
         exists().where(ManifestReference.digest == Blob.digest).label("referenced"),
     )
     .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
@@ -32,6 +34,9 @@ _LINKED_SIZE = (
 # it is used again: a HEAD of it (a client about to push a manifest that needs it and
 # skipping the upload), a mount, an upload. The use is recorded under the row's lock
 # (UPDATE), which garbage collection takes too, and never on a blob it is removing.
+# A HEAD records it at most once a second (TOUCH_EVERY): clients asking about the same
+# blob at once cost reads, not one write each.
+TOUCH_EVERY = timedelta(seconds=1)
 _USE = (
     update(Blob)
     .where(Blob.digest == bindparam("blob"), Blob.deleting.is_(False))
@@ -70,9 +75,10 @@ class BlobService:
             row = (await conn.execute(_LINKED_SIZE, {"name": name, "digest": digest})).first()
         if row is None:
             raise BlobUnknown(detail={"digest": digest})
-        if not row.referenced:
+        now = utcnow()
+        if not row.referenced and row.used_at < now - TOUCH_EVERY:
             async with self.db.write() as conn:
-                if await conn.scalar(_USE, {"blob": digest, "now": utcnow()}) is None:
+                if await conn.scalar(_USE, {"blob": digest, "now": now}) is None:
                     raise BlobUnknown(detail={"digest": digest})
         return int(row.size)
 
