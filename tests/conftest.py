@@ -139,6 +139,18 @@ async def client(registry_app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def developer(registry_app: object, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client logged in as ``dev`` (password ``Member-Secret-1``), a user who is
+    not a system admin and is in no project."""
+    await registry.users.create("dev", "Member-Secret-1")
+    transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://registry.test", auth=("dev", "Member-Secret-1")
+    ) as c:
+        yield c
+
+
+@pytest.fixture
 async def anonymous(registry_app: object) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client without credentials."""
     transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]

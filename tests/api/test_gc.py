@@ -3,7 +3,6 @@ figures, progress and log, stop, and the schedule; system admins only, bad input
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,17 +14,6 @@ from tests.jobs.conftest import eventually, working
 from tests.oci.helpers import push_blob, push_image
 
 GC = "/api/v2.0/system/gc"
-PASSWORD = "Member-Secret-1"
-
-
-@pytest.fixture
-async def developer(registry_app: object, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
-    await registry.users.create("dev", PASSWORD)
-    transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://registry.test", auth=("dev", PASSWORD)
-    ) as c:
-        yield c
 
 
 async def run_now(client: httpx.AsyncClient, **parameters: Any) -> httpx.Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,18 +12,6 @@ from dockyard.registry import JOB_KINDS, Registry
 
 JOBS = "/api/v2.0/jobs"
 SCHEDULES = "/api/v2.0/schedules"
-PASSWORD = "Member-Secret-1"
-
-
-@pytest.fixture
-async def developer(registry_app: object, registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
-    """A logged-in user who is not a system admin."""
-    await registry.users.create("dev", PASSWORD)
-    transport = httpx.ASGITransport(app=registry_app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://registry.test", auth=("dev", PASSWORD)
-    ) as c:
-        yield c
 
 
 def message(response: httpx.Response) -> str:
