@@ -21,6 +21,7 @@ import asyncpg
 
 from dockyard.db.migrate import upgrade
 from dockyard.db.models import Base
+from dockyard.scanning.scanners import BUILTIN_UUID
 from tests.servers import free_port
 
 
@@ -152,13 +153,20 @@ class PostgresServer:
         connection = await asyncpg.connect(self._dsn)
         try:
             await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-            # What the migrations seed: the public default project.
+            # What the migrations seed: the public default project, the built-in scanner.
             await connection.execute(
                 "INSERT INTO projects (name, public, created_at) VALUES ('library', true, now())"
             )
             await connection.execute(
                 "INSERT INTO project_usage (project_id, storage_used, artifact_count) "
                 "SELECT id, 0, 0 FROM projects"
+            )
+            await connection.execute(
+                "INSERT INTO scanners (uuid, name, description, url, auth, access_credential, "
+                "skip_cert_verify, ca_bundle, use_internal_addr, disabled, is_default, builtin, "
+                "created_at, updated_at) VALUES ($1, 'dockyard', '', '', '', '', false, '', "
+                "true, false, true, true, now(), now())",
+                BUILTIN_UUID,
             )
         finally:
             await connection.close()

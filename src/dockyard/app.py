@@ -23,7 +23,13 @@ from dockyard.ui import login
 
 
 def create_app(settings: Settings) -> Starlette:
-    registry = Registry.build(settings)
+    return app_of(Registry.build(settings))
+
+
+def app_of(registry: Registry) -> Starlette:
+    """The app over ``registry``'s services. Processes that serve no HTTP (the worker,
+    the CLI) build it too: the built-in scanner pulls images through it."""
+    settings = registry.settings
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,6 +60,8 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.registry = registry
+    # The built-in scanner pulls images through this same app, as an outside one would.
+    registry.loopback.app = app
     return app
 
 

@@ -29,12 +29,21 @@ from dockyard.jobs.prune import DAILY_JOBS_PRUNE, JOBS_PRUNE, JobPrune
 from dockyard.jobs.queue import JobQueue
 from dockyard.jobs.runner import JobRunner
 from dockyard.jobs.schedules import ScheduleService, ScheduleSpec
+from dockyard.jobs.worker import Worker
 from dockyard.projects.immutability import ImmutabilityService
 from dockyard.projects.members import MemberService
 from dockyard.projects.projects import ProjectService
 from dockyard.projects.quotas import QuotaService
 from dockyard.projects.retention import RETENTION_RUN, RetentionRun, RetentionService
 from dockyard.projects.services import RepositoryService
+from dockyard.scanning.adapter import AdapterSettings, BuiltinScanner, adapter_app
+from dockyard.scanning.loopback import Loopback
+from dockyard.scanning.policy import AllowlistService, PullPolicy
+from dockyard.scanning.sboms import SbomAttacher
+from dockyard.scanning.scan_all import SCAN_ALL, ScanAll, ScanAllService
+from dockyard.scanning.scanners import ScannerService
+from dockyard.scanning.scans import SCAN_ARTIFACT, ScanArtifact, ScanService, ScanSettings
+from dockyard.scanning.vulndb import VulnDB
 from dockyard.settings import Settings
 from dockyard.storage import BlobStore, FilesystemBlobStore
 
@@ -75,6 +84,17 @@ class Registry:
     quotas: QuotaService
     # Each project's tag retention policy, its runs and what they kept and removed.
     retention: RetentionService
+    # Vulnerability scanning: the advisory database, the built-in scanner, the
+    # registered scanners, scans and their reports, and the policies that use them.
+    vulndb: VulnDB
+    builtin_scanner: BuiltinScanner
+    scanners: ScannerService
+    scans: ScanService
+    scan_all: ScanAllService
+    allowlists: AllowlistService
+    pull_policy: PullPolicy
+    # The app of this process, for the built-in scanner to pull images through.
+    loopback: Loopback
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
@@ -109,6 +129,45 @@ class Registry:
         schedules = ScheduleService(db, handlers)
         retention = RetentionService(db, jobs, schedules)
         handlers.register(RETENTION_RUN, RetentionRun(db, retention, manifests))
+        scanning = settings.scanning
+        vulndb = VulnDB(db)
+        loopback = Loopback()
+        builtin = BuiltinScanner(
+            vulndb,
+            AdapterSettings(
+                max_image_bytes=scanning.max_image_bytes,
+                concurrency=scanning.concurrency,
+                work_dir=scanning.work_dir,
+            ),
+            loopback.client,
+        )
+        builtin_app = adapter_app(builtin)
+        scanners = ScannerService(
+            db,
+            builtin_transport=lambda: Loopback.transport(builtin_app),
+            timeout=scanning.request_timeout_seconds,
+        )
+        scans = ScanService(db, jobs, scanners)
+        manifests.push_hooks.append(scans.on_push)
+        scan_all = ScanAll(db, jobs, scans, window=scanning.concurrency)
+        scan_all.run_here = Worker(jobs, handlers, settings.jobs, slots=1).run_one
+        handlers.register(SCAN_ALL, scan_all)
+        allowlists = AllowlistService(db)
+        handlers.register(
+            SCAN_ARTIFACT,
+            ScanArtifact(
+                db,
+                scanners,
+                tokens,
+                SbomAttacher(db, store, repositories, blobs, manifests, quotas),
+                ScanSettings(
+                    registry_url=scanning.registry_url
+                    or settings.auth.external_url
+                    or f"http://{settings.host}:{settings.port}",
+                    timeout_seconds=scanning.timeout_seconds,
+                ),
+            ),
+        )
         return cls(
             settings=settings,
             db=db,
@@ -146,6 +205,14 @@ class Registry:
             gc=GCService(jobs, schedules),
             quotas=quotas,
             retention=retention,
+            vulndb=vulndb,
+            builtin_scanner=builtin,
+            scanners=scanners,
+            scans=scans,
+            scan_all=ScanAllService(jobs, schedules),
+            allowlists=allowlists,
+            pull_policy=PullPolicy(db, allowlists),
+            loopback=loopback,
         )
 
     def job_runner(self, *, slots: int | None = None) -> JobRunner:
@@ -160,6 +227,7 @@ class Registry:
         )
 
     async def close(self) -> None:
+        await self.builtin_scanner.close()
         await self.store.close()
         await self.db.dispose()
 
@@ -176,7 +244,9 @@ def _blob_store(settings: Settings) -> BlobStore:
 # Created on first start when missing; an admin may change or disable them after.
 BUILTIN_SCHEDULES: tuple[ScheduleSpec, ...] = (DAILY_UPLOADS_PURGE, DAILY_JOBS_PRUNE)
 # The job kinds that _job_handlers registers, for the API's schema to list.
-JOB_KINDS: tuple[str, ...] = tuple(sorted((UPLOADS_PURGE, JOBS_PRUNE, GC_RUN, RETENTION_RUN)))
+JOB_KINDS: tuple[str, ...] = tuple(
+    sorted((UPLOADS_PURGE, JOBS_PRUNE, GC_RUN, RETENTION_RUN, SCAN_ARTIFACT, SCAN_ALL))
+)
 
 
 def _job_handlers(settings: Settings, db: Database, store: BlobStore) -> Handlers:

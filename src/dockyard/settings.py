@@ -192,6 +192,29 @@ class GCSettings(BaseModel):
     delete_untagged: bool = False
 
 
+class ScanningSettings(BaseModel):
+    """Vulnerability scanning: the built-in scanner and how scans through adapters run."""
+
+    # Where outside scanner adapters pull images from: the registry's URL as they reach
+    # it. Empty: auth.external_url, else http://host:port of these settings.
+    registry_url: str = ""
+    # A scan without a report after this long fails.
+    timeout_seconds: float = Field(default=600.0, gt=0, le=86400)
+    # One request to an adapter (metadata, scan, report).
+    request_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The built-in scanner: images whose layers hold more are refused ...
+    max_image_bytes: int = Field(default=8 * 1024**3, gt=0)
+    # ... and this many scans run at once in a process.
+    concurrency: int = Field(default=2, ge=1, le=64)
+    # Where it writes layers while it scans; empty: the system's temporary directory.
+    work_dir: str = ""
+    # ``dockyard scanner``: where it listens, and the key registries must send
+    # (Bearer or X-ScannerAdapter-API-Key); without a key it listens on loopback only.
+    scanner_host: str = "127.0.0.1"
+    scanner_port: int = Field(default=8085, ge=0, le=65535)
+    api_key: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Everything dockyard reads from its environment, in one place."""
 
@@ -216,6 +239,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     jobs: JobSettings = JobSettings()
     gc: GCSettings = GCSettings()
+    scanning: ScanningSettings = ScanningSettings()
     # The first start creates the ``admin`` account with this password
     # (DOCKYARD_ADMIN_PASSWORD); without one, a generated password is printed once.
     admin_password: SecretStr | None = None

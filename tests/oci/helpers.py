@@ -145,3 +145,20 @@ async def start_upload(client: httpx.AsyncClient, name: str) -> str:
     assert r.status_code == 202, r.text
     location: str = r.headers["Location"]
     return location
+
+
+def push_image_over_http(client: httpx.Client, name: str, tag: str, layer: bytes) -> str:
+    """Push a one-layer image to a registry process with a blocking client; its digest."""
+    config = b'{"architecture":"amd64","os":"linux","created":"2026-11-29T00:00:00Z"}'
+    for blob in (config, layer):
+        r = client.post(
+            f"/v2/{name}/blobs/uploads/", params={"digest": digest_of(blob)}, content=blob
+        )
+        assert r.status_code == 201, r.text
+    r = client.put(
+        f"/v2/{name}/manifests/{tag}",
+        content=encode(image_manifest(config, [layer])),
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.headers["Docker-Content-Digest"])

@@ -34,6 +34,12 @@ from dockyard.settings import AuthSettings
 _KEY_NAME = "token-es256"
 _REMEMBERED = 8192
 _ROBOT_CLAIM = "dockyard/robot"
+# Marks a token the registry gave a scanner adapter for one scan: it may pull what the
+# project's vulnerability policy would refuse to others.
+_SCANNER_CLAIM = "dockyard/scanner"
+SCANNER_SUBJECT = "dockyard-scanner"
+# Marks a token issued to a system admin, whom pull policies do not stop.
+_ADMIN_CLAIM = "dockyard/admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,8 @@ class TokenClaims:
     robot_id: int | None
     access: frozenset[tuple[str, str, str]]
     expires_at: float
+    scanner: bool = False
+    admin: bool = False
 
     def allows(self, kind: str, name: str, action: str) -> bool:
         return (kind, name, action) in self.access or (kind, name, "*") in self.access
@@ -80,9 +88,28 @@ class TokenService:
         }
         if principal.kind == "robot":
             claims[_ROBOT_CLAIM] = principal.id
+        if principal.admin:
+            claims[_ADMIN_CLAIM] = True
         token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
         issued_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
         return IssuedToken(token, ttl, issued_at)
+
+    async def issue_for_scanner(self, repository: str, ttl_seconds: int) -> str:
+        """A pull-only token for one repository, for the scanner adapter of one scan."""
+        key, kid = await self._signing_key()
+        now = int(time.time())
+        claims: dict[str, object] = {
+            "iss": self.settings.issuer,
+            "sub": SCANNER_SUBJECT,
+            "aud": self.settings.service,
+            "iat": now,
+            "nbf": now - 1,
+            "exp": now + ttl_seconds,
+            "jti": secrets.token_urlsafe(16),
+            "access": [{"type": "repository", "name": repository, "actions": ["pull"]}],
+            _SCANNER_CLAIM: True,
+        }
+        return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
 
     async def check(self, token: str) -> TokenClaims:
         """The claims of a token this service issued; Unauthorized when it is not valid."""
@@ -181,4 +208,6 @@ def _claims_of(payload: dict[str, object]) -> TokenClaims:
         robot_id=robot if isinstance(robot, int) else None,
         access=frozenset(access),
         expires_at=float(exp),
+        scanner=payload.get(_SCANNER_CLAIM) is True,
+        admin=payload.get(_ADMIN_CLAIM) is True,
     )

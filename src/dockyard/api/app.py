@@ -20,6 +20,8 @@ from dockyard.api import (
     repositories,
     retention,
     robots,
+    scanners,
+    scans,
     schedules,
     system,
     users,
@@ -43,7 +45,7 @@ def create_api(registry: Registry) -> FastAPI:
         title="dockyard API",
         version="2.0",
         description="Manage projects, members, robots, users, repositories, artifacts, "
-        "labels, background jobs and their schedules. "
+        "labels, background jobs and their schedules, scanners and scans. "
         "Authenticate with Basic credentials (users, robots, OIDC CLI secrets) or the "
         "console's session cookie.",
         docs_url="/docs",
@@ -68,6 +70,8 @@ def create_api(registry: Registry) -> FastAPI:
         gc,
         quotas,
         retention,
+        scanners,
+        scans,
     ):
         api.include_router(module.router)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]

@@ -29,6 +29,9 @@ from dockyard.artifacts.catalog import ArtifactFilter, ArtifactInfo, TagInfo
 from dockyard.artifacts.copy import CopySource
 from dockyard.blobs.digests import DIGEST_PATTERN
 from dockyard.projects.names import COMPONENT_PATTERN, TAG_PATTERN, project_of
+from dockyard.registry import Registry
+from dockyard.scanning.reports import SBOM_REPORT
+from dockyard.scanning.scans import Overview
 
 router = APIRouter(
     prefix="/projects/{project_name}/repositories/{repository_name}/artifacts",
@@ -84,6 +87,42 @@ class ArtifactReference(BaseModel):
     platform: dict[str, Any] | None = None
 
 
+class ScanSummary(BaseModel):
+    total: int = 0
+    fixable: int = 0
+    summary: dict[str, int] = {}
+
+
+class ScannerBrief(BaseModel):
+    name: str = ""
+    vendor: str = ""
+    version: str = ""
+
+
+class ScanOverview(BaseModel):
+    """Harbor's NativeReportSummary: how the latest scan went and what it found."""
+
+    report_id: str
+    scan_status: str = Field(description="Pending, Running, Success, Error or Stopped")
+    severity: str = Field(description="the worst severity found; None when nothing was")
+    duration: int
+    summary: ScanSummary | None
+    start_time: datetime
+    end_time: datetime | None
+    complete_percent: int
+    scanner: ScannerBrief | None
+
+
+class SbomOverview(BaseModel):
+    report_id: str
+    scan_status: str
+    sbom_digest: str
+    duration: int
+    start_time: datetime
+    end_time: datetime | None
+    scanner: ScannerBrief | None
+
+
 class Artifact(BaseModel):
     id: int
     type: str = Field(description=f"The artifact's kind: one of {', '.join(mt.KINDS)}.")
@@ -102,6 +141,12 @@ class Artifact(BaseModel):
     accessories: list[Accessory]
     references: list[ArtifactReference]
     labels: list[Label]
+    scan_overview: dict[str, ScanOverview] | None = Field(
+        default=None, description="with_scan_overview: the latest scan, by report MIME type"
+    )
+    sbom_overview: SbomOverview | None = Field(
+        default=None, description="with_sbom_overview: the latest SBOM generation"
+    )
 
 
 class TagReq(BaseModel):
@@ -201,6 +246,57 @@ def artifact_resp(artifact: ArtifactInfo) -> Artifact:
     )
 
 
+WithScanOverview = Annotated[
+    bool, Query(description="Add each artifact's latest scan (scan_overview).")
+]
+WithSbomOverview = Annotated[
+    bool, Query(description="Add each artifact's latest SBOM generation (sbom_overview).")
+]
+
+
+async def with_overviews(
+    registry: Registry, artifacts: list[Artifact], scan: bool, sbom: bool
+) -> list[Artifact]:
+    """The artifacts, with their scan and SBOM overviews when asked for."""
+    if not (scan or sbom) or not artifacts:
+        return artifacts
+    overviews = await registry.scans.overviews([a.id for a in artifacts])
+    for artifact in artifacts:
+        held = overviews.get(artifact.id, {})
+        if scan:
+            artifact.scan_overview = {
+                mime_type: _scan_overview(overview)
+                for mime_type, overview in held.items()
+                if mime_type != SBOM_REPORT
+            }
+        if sbom and SBOM_REPORT in held:
+            overview = held[SBOM_REPORT]
+            artifact.sbom_overview = SbomOverview(
+                report_id=overview.report_id,
+                scan_status=overview.status,
+                sbom_digest=overview.sbom_digest,
+                duration=overview.duration,
+                start_time=overview.started_at,
+                end_time=overview.ended_at,
+                scanner=ScannerBrief(**overview.scanner) if overview.scanner else None,
+            )
+    return artifacts
+
+
+def _scan_overview(overview: Overview) -> ScanOverview:
+    return ScanOverview(
+        report_id=overview.report_id,
+        scan_status=overview.status,
+        severity=overview.severity,
+        duration=overview.duration,
+        summary=ScanSummary(**overview.summary) if overview.summary else None,
+        start_time=overview.started_at,
+        end_time=overview.ended_at,
+        complete_percent=100 if overview.status in ("Success", "Error", "Stopped") else 0,
+        scanner=ScannerBrief(**overview.scanner) if overview.scanner else None,
+    )
+
+
 @router.get("", response_model=list[Artifact], summary="The artifacts of a repository")
 async def list_artifacts(
     project_name: ProjectName,
@@ -211,6 +307,8 @@ async def list_artifacts(
     caller: Caller,
     page: Annotated[Page, Depends(page_of)],
     filters: Filters,
+    with_scan_overview: WithScanOverview = False,
+    with_sbom_overview: WithSbomOverview = False,
 ) -> list[Artifact]:
     """Newest first. The children of an index and the accessories of an artifact are
     listed under it (``references``, ``accessories``), unless they are tagged."""
@@ -219,7 +317,9 @@ async def list_artifacts(
         name, filters.filter, offset=page.offset, limit=page.size
     )
     paginate(request, response, page, total)
-    return [artifact_resp(a) for a in artifacts]
+    return await with_overviews(
+        registry, [artifact_resp(a) for a in artifacts], with_scan_overview, with_sbom_overview
+    )
 
 
 @router.post(
@@ -263,9 +363,12 @@ async def get_artifact(
     reference: Reference,
     registry: Services,
     caller: Caller,
+    with_scan_overview: WithScanOverview = False,
+    with_sbom_overview: WithSbomOverview = False,
 ) -> Artifact:
     name = await full_name(registry, caller, project_name, repository_name, Action.ARTIFACT_READ)
-    return artifact_resp(await registry.catalog.artifact(name, reference))
+    artifact = artifact_resp(await registry.catalog.artifact(name, reference))
+    return (await with_overviews(registry, [artifact], with_scan_overview, with_sbom_overview))[0]
 
 
 @router.delete(

@@ -17,7 +17,17 @@ from dockyard.registry import Registry
 
 router = APIRouter(tags=["auditlog"])
 
-Operation = Literal["create", "update", "delete", "push", "pull", "quota_exceed"]
+Operation = Literal[
+    "create",
+    "update",
+    "delete",
+    "push",
+    "pull",
+    "quota_exceed",
+    "scan_completed",
+    "scan_failed",
+    "scan_stopped",
+]
 ResourceType = Literal["project", "repository", "artifact", "tag", "member", "robot", "user"]
 
 

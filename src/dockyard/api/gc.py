@@ -15,7 +15,12 @@ from dockyard.api.bodies import Body
 from dockyard.api.deps import BigId, Caller, Services, require_admin
 from dockyard.api.jobs import JobProgress
 from dockyard.api.pagination import Page, page_of, paginate
-from dockyard.api.schedules import CheckedCron
+from dockyard.api.schedules import (
+    CustomSchedule,
+    ManualSchedule,
+    PresetSchedule,
+    ScheduleObj,
+)
 from dockyard.blobs.gc import MAX_GRACE_MINUTES
 from dockyard.blobs.gc_runs import GCSchedule, describe
 from dockyard.jobs.models import JobStatus
@@ -59,26 +64,6 @@ class GCParameters(Body):
         return self.model_dump(exclude_none=True, exclude={"workers"})
 
 
-class _Schedule(Body):
-    cron: CheckedCron | None = None
-
-
-class PresetSchedule(_Schedule):
-    type: Literal["None", "Hourly", "Daily", "Weekly"] = Field(
-        description="None: no scheduled runs; the others: at the top of the hour, daily at "
-        "00:00 UTC, on Sundays at 00:00 UTC"
-    )
-
-
-class ManualSchedule(_Schedule):
-    type: Literal["Manual"] = Field(description="run once, now")
-
-
-class CustomSchedule(_Schedule):
-    type: Literal["Custom"]
-    cron: CheckedCron
-
-
 class GCScheduleBody(Body):
     schedule: Annotated[
         PresetSchedule | ManualSchedule | CustomSchedule, Field(discriminator="type")
@@ -89,12 +74,6 @@ class GCScheduleBody(Body):
 class GCScheduleUpdate(Body):
     schedule: Annotated[PresetSchedule | CustomSchedule, Field(discriminator="type")]
     parameters: GCParameters = Field(default_factory=GCParameters)
-
-
-class ScheduleObj(BaseModel):
-    type: Literal["None", "Hourly", "Daily", "Weekly", "Custom", "Manual"]
-    cron: str
-    next_scheduled_time: datetime | None
 
 
 class GCScheduleResp(BaseModel):

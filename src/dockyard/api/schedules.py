@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
@@ -46,6 +46,35 @@ def _checked(cron: str) -> str:
 # Checked in the body's validation, for bodies that take a cron expression beside other
 # choices (a schedule type), so that no request with a bad one passes.
 CheckedCron = Annotated[Cron, AfterValidator(_checked)]
+
+
+# The schedule bodies of what runs by Harbor's schedule types (GC, scan all).
+
+
+class _Schedule(Body):
+    cron: CheckedCron | None = None
+
+
+class PresetSchedule(_Schedule):
+    type: Literal["None", "Hourly", "Daily", "Weekly"] = Field(
+        description="None: no scheduled runs; the others: at the top of the hour, daily at "
+        "00:00 UTC, on Sundays at 00:00 UTC"
+    )
+
+
+class ManualSchedule(_Schedule):
+    type: Literal["Manual"] = Field(description="run once, now")
+
+
+class CustomSchedule(_Schedule):
+    type: Literal["Custom"]
+    cron: CheckedCron
+
+
+class ScheduleObj(BaseModel):
+    type: Literal["None", "Hourly", "Daily", "Weekly", "Custom", "Manual"]
+    cron: str
+    next_scheduled_time: datetime | None
 
 
 class ScheduleCreate(Body):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ from dockyard.errors import (
 )
 from dockyard.events.services import Actor, record
 from dockyard.projects.immutability import check_mutable, check_tag_move
-from dockyard.projects.models import Repository
+from dockyard.projects.models import Project, Repository
 from dockyard.projects.names import validate_tag
 from dockyard.projects.quotas import QuotaService, settle
 from dockyard.projects.services import RepositoryService
@@ -43,6 +44,27 @@ class StoredManifest:
     media_type: str
     size: int
     content: bytes | None  # None when only the head was asked for
+    # The artifact's kind, and its project's metadata as stored (JSON text), for the
+    # pull policies of the data plane.
+    kind: str = "unknown"
+    project_metadata: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedPush:
+    """An artifact just pushed under a tag, as the push hooks see it."""
+
+    manifest_id: int
+    digest: str
+    kind: str
+    repository: str
+    project_id: int
+    tag: str
+
+
+# Runs inside the push's transaction, after the manifest and its tag are written: what
+# it adds (a scan job) exists exactly when the push does.
+PushHook = Callable[[Conn, TaggedPush], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +93,8 @@ def _manifest_query(*, by_tag: bool, with_content: bool) -> Select[*tuple[Any, .
         Manifest.digest,
         Manifest.media_type,
         Manifest.size,
+        Manifest.kind,
+        Project.metadata_json,
     ]
     if with_content:
         columns.append(Manifest.content)
@@ -79,10 +103,13 @@ def _manifest_query(*, by_tag: bool, with_content: bool) -> Select[*tuple[Any, .
         return (
             query.join(Tag, Tag.manifest_id == Manifest.id)
             .join(Repository, Repository.id == Tag.repository_id)
+            .join(Project, Project.id == Repository.project_id)
             .where(Repository.name == bindparam("name"), Tag.name == bindparam("reference"))
         )
-    return query.join(Repository, Repository.id == Manifest.repository_id).where(
-        Repository.name == bindparam("name"), Manifest.digest == bindparam("reference")
+    return (
+        query.join(Repository, Repository.id == Manifest.repository_id)
+        .join(Project, Project.id == Repository.project_id)
+        .where(Repository.name == bindparam("name"), Manifest.digest == bindparam("reference"))
     )
 
 
@@ -132,6 +159,8 @@ class ManifestService:
         self.repositories = repositories
         self.blobs = blobs
         self.quotas = quotas
+        # Filled by the composition root (scan on push).
+        self.push_hooks: list[PushHook] = []
 
     async def push(
         self,
@@ -163,6 +192,11 @@ class ManifestService:
             )
             if tag is not None:
                 await self.set_tag(conn, repository.id, tag, manifest_id)
+                pushed = TaggedPush(
+                    manifest_id, str(digest), manifest.kind, name, repository.project_id, tag
+                )
+                for hook in self.push_hooks:
+                    await hook(conn, pushed)
             if actor is not None:
                 await record(
                     conn,
@@ -337,6 +371,8 @@ class ManifestService:
             media_type=row.media_type,
             size=row.size,
             content=row.content if with_content else None,
+            kind=row.kind,
+            project_metadata=row.metadata_json,
         )
 
     async def delete(self, name: str, reference: str, actor: Actor | None = None) -> None:

@@ -7,39 +7,23 @@ schedule named ``gc``. Harbor's schedule types map onto cron expressions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from dockyard.blobs.gc import GC_RUN
-from dockyard.errors import InvalidInput, NotFound
+from dockyard.errors import NotFound
+from dockyard.jobs.named import NamedSchedule, NamedScheduleInfo, ScheduleType
 from dockyard.jobs.queue import JobInfo, JobQueue
 from dockyard.jobs.schedules import ScheduleService
 
 SCHEDULE_NAME = "gc"
-ScheduleType = Literal["None", "Hourly", "Daily", "Weekly", "Custom"]
-# Harbor's presets, in its six fields (seconds first), UTC.
-PRESETS: dict[ScheduleType, str] = {
-    "Hourly": "0 0 * * * *",
-    "Daily": "0 0 0 * * *",
-    "Weekly": "0 0 0 * * 0",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class GCSchedule:
-    type: ScheduleType
-    cron: str
-    next_run_at: datetime | None
-    parameters: dict[str, Any]
-    created_at: datetime | None
-    updated_at: datetime | None
+# The schedule's shape, as every schedule set by Harbor's types has it.
+GCSchedule = NamedScheduleInfo
 
 
 class GCService:
     def __init__(self, jobs: JobQueue, schedules: ScheduleService) -> None:
         self.jobs = jobs
-        self.schedules = schedules
+        self._schedule = NamedSchedule(schedules, SCHEDULE_NAME, GC_RUN)
 
     async def start(self, parameters: dict[str, Any]) -> JobInfo:
         """Enqueue a run now (the job's payload: dry_run, delete_untagged, grace_minutes)."""
@@ -63,40 +47,13 @@ class GCService:
         return await self.jobs.cancel(run_id)
 
     async def schedule(self) -> GCSchedule:
-        try:
-            info = await self.schedules.get_by_name(SCHEDULE_NAME)
-        except NotFound:
-            return GCSchedule("None", "", None, {}, None, None)
-        kind: ScheduleType = "None"
-        if info.enabled:
-            kind = next((k for k, cron in PRESETS.items() if cron == info.cron), "Custom")
-        return GCSchedule(
-            kind, info.cron, info.next_run_at, info.payload, info.created_at, info.updated_at
-        )
+        return await self._schedule.get()
 
     async def set_schedule(
         self, kind: ScheduleType, cron: str | None, parameters: dict[str, Any]
     ) -> GCSchedule:
         """Run on a preset or a custom cron expression, or (``None``) not by schedule."""
-        if kind == "Custom":
-            if not cron:
-                raise InvalidInput("a Custom schedule needs a cron expression")
-            expression = cron
-        elif kind != "None":
-            expression = PRESETS[kind]
-        try:
-            current = await self.schedules.get_by_name(SCHEDULE_NAME)
-        except NotFound:
-            if kind != "None":
-                await self.schedules.create(SCHEDULE_NAME, GC_RUN, expression, parameters)
-        else:
-            if kind == "None":
-                await self.schedules.update(current.id, enabled=False, payload=parameters)
-            else:
-                await self.schedules.update(
-                    current.id, cron=expression, payload=parameters, enabled=True
-                )
-        return await self.schedule()
+        return await self._schedule.set(kind, cron, parameters)
 
 
 def describe(result: dict[str, Any]) -> str:

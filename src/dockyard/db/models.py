@@ -23,11 +23,21 @@ from dockyard.projects.models import (
     RetentionOutcome,
     RetentionPolicy,
 )
+from dockyard.scanning.models import (
+    CveAllowlist,
+    ProjectScanner,
+    Scanner,
+    ScanReport,
+    VulnAdvisory,
+    VulnAffected,
+    VulnImport,
+)
 
 __all__ = [
     "ArtifactLabel",
     "Base",
     "Blob",
+    "CveAllowlist",
     "Event",
     "GroupMembership",
     "ImmutableRule",
@@ -38,6 +48,7 @@ __all__ = [
     "Project",
     "ProjectBlob",
     "ProjectMember",
+    "ProjectScanner",
     "ProjectUsage",
     "Repository",
     "RepositoryBlob",
@@ -45,10 +56,15 @@ __all__ = [
     "RetentionPolicy",
     "Robot",
     "RobotPermission",
+    "ScanReport",
+    "Scanner",
     "Schedule",
     "SigningKey",
     "Tag",
     "UploadSession",
     "User",
     "UserGroup",
+    "VulnAdvisory",
+    "VulnAffected",
+    "VulnImport",
 ]

@@ -34,6 +34,8 @@ PUSH = {m: "push" for m in ("POST", "GET", "HEAD", "PATCH", "PUT", "DELETE")}
 PULL_DELETE = {**PULL, "DELETE": "delete"}
 # The request scope's key for the name of the caller the gate let through.
 CALLER_NAME = "dockyard.caller"
+# ... and for whether pull policies (vulnerability prevention) spare it.
+POLICY_EXEMPT = "dockyard.policy_exempt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,9 @@ class Gate:
             await self.require(caller, name, actions[request.method])
             # Who the audit log names for what the endpoint changes.
             request.scope[CALLER_NAME] = caller.principal.name or "anonymous"
+            request.scope[POLICY_EXEMPT] = caller.principal.admin or (
+                caller.claims is not None and (caller.claims.admin or caller.claims.scanner)
+            )
             source = request.query_params.get("from") if request.method == "POST" else None
             if source:
                 # A mount reads the source repository: no pull there, no mount (the

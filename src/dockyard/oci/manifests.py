@@ -11,7 +11,7 @@ from starlette.responses import Response
 from dockyard.artifacts import mediatypes as mt
 from dockyard.errors import PaginationInvalid, TooLarge
 from dockyard.events.services import Actor
-from dockyard.oci.access import CALLER_NAME
+from dockyard.oci.access import CALLER_NAME, POLICY_EXEMPT
 from dockyard.oci.names import repository_name
 from dockyard.registry import Registry
 
@@ -43,6 +43,9 @@ class ManifestEndpoints:
         head = request.method == "HEAD"
         stored = await manifests.get(name, reference, with_content=not head)
         if not head:
+            await self.registry.pull_policy.check(
+                name, stored, exempt=bool(request.scope.get(POLICY_EXEMPT))
+            )
             # A pull is a GET of the manifest, as Harbor counts it; HEADs only look.
             where = f"@{reference}" if ":" in reference else f":{reference}"
             self.registry.pulls.record(

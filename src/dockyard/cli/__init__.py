@@ -1,5 +1,6 @@
 """The command line: ``dockyard serve``, ``worker``, ``migrate``, ``admin``, ``artifacts``,
-``labels``, ``immutability``, ``gc``, ``quota``, ``retention``."""
+``labels``, ``immutability``, ``gc``, ``quota``, ``retention``; scanning's commands
+are in cli/scanning.py."""
 
 from __future__ import annotations
 
@@ -182,7 +183,10 @@ def _run(settings: Settings, work: Callable[[Registry], Awaitable[T]]) -> T:
     from dockyard.registry import Registry
 
     async def run() -> T:
+        from dockyard.app import app_of
+
         registry = Registry.build(settings)
+        app_of(registry)
         try:
             return await work(registry)
         finally:
@@ -863,3 +867,7 @@ def delete_retention(
 
     _on_registry(config, data_dir, database_url, removed)
     click.echo(f"deleted the retention policy of project {project}")
+
+
+# The commands of other modules, registered on ``main`` as they are imported.
+from dockyard.cli import scanning as _scanning  # noqa: E402, F401
