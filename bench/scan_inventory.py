@@ -53,7 +53,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="dockyard-inventory-bench-") as directory:
         started = time.perf_counter()
-        blobs, tar_bytes = _write_layers(
+        blobs, tar_bytes = write_layers(
             Path(directory), arguments.size_mb * MB, arguments.layers, arguments.compression,
             arguments.content, random.Random(arguments.seed),
         )  # fmt: skip
@@ -131,7 +131,7 @@ def _decompress_all(paths: list[Path], gzip_open: GzipOpen) -> None:
 # -- The layers ---------------------------------------------------------------------------------
 
 
-def _write_layers(
+def write_layers(
     directory: Path,
     size: int,
     count: int,

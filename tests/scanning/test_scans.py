@@ -414,3 +414,19 @@ async def test_a_scan_stopped_before_it_ran(
     assert overview["scan_status"] == "Stopped"
     log = await client.get(f"{ARTIFACTS}/v1/scan/{overview['report_id']}/log")
     assert log.text == "stopped before it started"
+
+
+async def test_a_scan_whose_worker_died_reads_as_failed(
+    client: httpx.AsyncClient, registry: Registry
+) -> None:
+    await push_image(client, "library/app", "v1", layers=(layer({"a": b"b"}),))
+    assert (await client.post(f"{ARTIFACTS}/v1/scan")).status_code == 202
+    (job,), _ = await registry.jobs.search(status="queued")
+    claim = await registry.jobs.claim("a-worker-that-dies", job.id)
+    assert claim is not None
+    assert (await scanned(client, "v1"))["scan_status"] == "Pending"
+    await registry.jobs.fail(claim.lease, "the worker was lost", retry=False)
+    overview = await scanned(client, "v1")
+    assert overview["scan_status"] == "Error"
+    log = await client.get(f"{ARTIFACTS}/v1/scan/{overview['report_id']}/log")
+    assert log.text == "the worker was lost"

@@ -34,6 +34,7 @@ from dockyard.db.statements import upsert
 from dockyard.errors import Conflict, NotFound, Unsupported
 from dockyard.events.services import Actor, record
 from dockyard.jobs.handlers import JobCancelled, JobContext
+from dockyard.jobs.models import Job
 from dockyard.jobs.queue import JobQueue
 from dockyard.projects.models import Project, Repository
 from dockyard.scanning.client import AdapterError, Pending
@@ -222,7 +223,9 @@ class ScanService:
             children = await _children_of(conn, manifest_ids)
             wanted = set(manifest_ids) | {c for cs in children.values() for c in cs}
             rows = await conn.execute(
-                select(ScanReport).where(ScanReport.manifest_id.in_(sorted(wanted)))
+                select(ScanReport, Job.status.label("job_status"))
+                .outerjoin(Job, Job.id == ScanReport.job_id)
+                .where(ScanReport.manifest_id.in_(sorted(wanted)))
             )
             held: dict[int, dict[str, Overview]] = {}
             for row in rows:
@@ -264,10 +267,17 @@ class ScanService:
 
     async def log(self, report_uuid: str) -> str:
         async with self.db.read() as conn:
-            found = await conn.scalar(select(ScanReport.log).where(ScanReport.uuid == report_uuid))
-        if found is None:
+            row = (
+                await conn.execute(
+                    select(ScanReport.log, Job.error)
+                    .outerjoin(Job, Job.id == ScanReport.job_id)
+                    .where(ScanReport.uuid == report_uuid)
+                )
+            ).one_or_none()
+        if row is None:
             raise NotFound(f"scan report {report_uuid} not found")
-        return str(found)
+        # A scan whose worker died has no log of its own; its job says what happened.
+        return str(row.log or row.error or "")
 
 
 class ScanArtifact:
@@ -519,10 +529,18 @@ async def _children_of(conn: Conn, manifest_ids: Sequence[int]) -> dict[int, lis
     return children
 
 
+# What a report still Pending or Running is, once its job has ended without saying
+# (the worker died and the job ran out of attempts, or it was pruned long after).
+_ENDED = {"failed": "Error", "cancelled": "Stopped", "succeeded": "Error", None: "Error"}
+
+
 def _overview(row: Any) -> Overview:
+    status = row.status
+    if status in ("Pending", "Running") and row.job_status not in ("queued", "running"):
+        status = _ENDED.get(row.job_status, "Error")
     return Overview(
         report_id=row.uuid,
-        status=row.status,
+        status=status,
         severity=row.severity,
         summary=orjson.loads(row.summary or "{}"),
         scanner=orjson.loads(row.scanner or "{}"),
