@@ -41,8 +41,9 @@ from dockyard.scanning.loopback import Loopback
 from dockyard.scanning.policy import AllowlistService, PullPolicy
 from dockyard.scanning.sboms import SbomAttacher
 from dockyard.scanning.scan_all import SCAN_ALL, ScanAll, ScanAllService
+from dockyard.scanning.scan_jobs import ScanArtifact, ScanSettings
 from dockyard.scanning.scanners import ScannerService
-from dockyard.scanning.scans import SCAN_ARTIFACT, ScanArtifact, ScanService, ScanSettings
+from dockyard.scanning.scans import SCAN_ARTIFACT, ScanService
 from dockyard.scanning.vulndb import VulnDB
 from dockyard.settings import Settings
 from dockyard.storage import BlobStore, FilesystemBlobStore

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
 
 from tests.conftest import BACKENDS, backend_env
 from tests.servers import ADMIN, DockyardServer
@@ -39,6 +40,11 @@ def api_schema(api_server: DockyardServer) -> schemathesis.BaseSchema:
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
+# POST /scanners/ping reaches out to the adapter URL it is given, and no adapter listens at
+# a generated one: its answer is then 503 by design (the adapter is unavailable), which
+# the server-error check would count as a failure. Its other checks still run.
+REACHES_OUT = {"POST /scanners/ping": [not_a_server_error]}
+
 
 @schema.parametrize()
 @settings(
@@ -47,7 +53,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
 def test_every_operation_as_the_admin(case: schemathesis.Case) -> None:
-    case.call_and_validate(auth=ADMIN)
+    case.call_and_validate(auth=ADMIN, excluded_checks=REACHES_OUT.get(case.operation.label))
 
 
 @schema.parametrize()

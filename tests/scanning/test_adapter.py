@@ -36,7 +36,8 @@ from dockyard.scanning.reports import (
     SCAN_RESPONSE,
     VULNERABILITY_REPORT,
 )
-from dockyard.scanning.scans import SCAN_ARTIFACT, ScanArtifact
+from dockyard.scanning.scan_jobs import ScanArtifact
+from dockyard.scanning.scans import SCAN_ARTIFACT
 from dockyard.scanning.vulndb import VulnDB
 from tests.oci.helpers import push_image, push_image_over_http
 from tests.scanning.test_scans import ARTIFACTS, debian_image, installed, osv_record, scanned, work

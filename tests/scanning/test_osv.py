@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from univers.versions import Version
 
 from dockyard.scanning.osv.advisories import (
     Advisory,
@@ -39,6 +40,8 @@ from dockyard.scanning.osv.severity import (
     from_word,
     read_cvss,
 )
+from dockyard.scanning.osv.versions import compare, version_class
+from dockyard.scanning.osv.versions import parse as parse_version
 from dockyard.scanning.packages import Distro, Package
 
 RECORDS = Path(__file__).parent / "osv"
@@ -72,6 +75,16 @@ def deb(source: str, version: str, binary: str = "") -> Package:
         version,
         architecture="amd64",
     )
+
+
+def musl(version: str, release: str) -> str | None:
+    """ALPINE-CVE-2025-26519's fixed version for musl at this version on this Alpine release."""
+    query = lookup(
+        Package("apk", "musl", version, "lib/apk/db/installed", "musl", version),
+        Distro("alpine", release),
+    )
+    assert query is not None
+    return fixed_in("ALPINE-CVE-2025-26519", query)
 
 
 def ecosystem_range(*events: tuple[EventKind, str]) -> Affected:
@@ -536,6 +549,153 @@ def test_pypi_names_are_normalised_on_both_sides() -> None:
     assert normalise_name("Maven", "junit:junit") == "junit:junit"
 
 
+# --- versions: apk (Alpine, Wolfi, Chainguard) -----------------------------------------------
+
+# (lower, higher). Marked "apk-tools" when taken from apk-tools' own test vectors,
+# test/unit/version.data in alpinelinux/apk-tools @ 90b974f; the others are versions from
+# the Alpine records, or built to show one rule. Every pair was also checked against
+# apk-tools' own comparison (src/version.c at that commit, compiled).
+APK_ORDER = [
+    # musl on Alpine 3.18, 3.19 and 3.20 (ALPINE-CVE-2025-26519). A "_git" suffix (like
+    # "_cvs", "_svn", "_hg", "_p") marks a version after the one it follows, so apk puts
+    # 1.2.4_git20230717 above 1.2.4 and below 1.2.5; a revision (-rN) is less than a
+    # suffix, so 1.2.4-r3 is below it too.
+    ("1.2.4", "1.2.4_git20230717"),
+    ("1.2.4-r3", "1.2.4_git20230717-r0"),
+    ("1.2.4_git20230717-r4", "1.2.4_git20230717-r5"),
+    ("1.2.4_git20230717-r5", "1.2.5-r0"),
+    ("1.2.4_git20230717", "1.2.5_rc1"),
+    # "_alpha", "_beta", "_pre", "_rc" come before the release, in that order.
+    ("1.2.4_rc1", "1.2.4"),
+    ("1.2.4_alpha", "1.2.4_alpha1"),
+    ("1.2.4_alpha2", "1.2.4_beta"),
+    ("1.2.4_beta2", "1.2.4_pre1"),
+    ("1.2.4_pre1", "1.2.4_rc1"),
+    # "_cvs", "_svn", "_git", "_hg", "_p" come after it, in that order.
+    ("1.2.4", "1.2.4_p1"),
+    ("2.0_cvs", "2.0_svn"),
+    ("2.0_svn", "2.0_git"),
+    ("2.0_git20240101", "2.0_hg"),
+    ("2.0_hg1", "2.0_p1"),
+    ("1.2.4-r0", "1.2.4_p1"),
+    ("1.2.4", "1.2.4-r0"),
+    # One letter after the digits: above the bare version, below a further dot group.
+    ("2.0", "2.0a"),
+    ("2.0a", "2.0b"),
+    ("2.0a", "2.0.1"),
+    ("1.1.1v-r0", "1.1.1w-r1"),  # openssl 1.1's lettered releases
+    ("1.1.1w-r1", "1.1.1w-r2"),
+    ("1.1.1w-r1", "3.0.0-r0"),
+    # Digit groups and revisions compare as numbers...
+    ("1.9", "1.10"),
+    ("3.0.10-r0", "3.0.12-r0"),
+    ("1.36.1-r5", "1.36.1-r15"),  # not as strings
+    # ...except a group after a dot with a leading zero: apk then compares the two groups
+    # as strings, so 1.01 < 1.1 and 1.09 < 1.9. The first group is always a number.
+    ("1.01", "1.1"),
+    ("1.09", "1.9"),
+    ("1.001", "1.01"),
+    ("1.0", "1.00"),
+    ("8.2.0", "8.2.001"),  # apk-tools
+    ("8.2.0015", "8.2.002"),  # apk-tools
+    ("1.06-r6", "006"),  # apk-tools
+    ("0.1.0_alpha", "0.1.0_alpha2"),  # apk-tools
+    ("1.1_alpha1", "1.1"),  # apk-tools
+    ("3.1_p16", "3.1_p17"),  # apk-tools
+    ("2.5.1-r8", "2.5.1a-r1"),  # apk-tools
+    ("1.7", "1.7b"),  # apk-tools
+    ("2.12r-r4", "2.12r-r5"),  # apk-tools
+    ("2.9.11_pre20051101", "2.9.11_pre20051101-r3"),  # apk-tools
+    ("0.20070118", "0.20070207_rc1"),  # apk-tools
+    ("1.0~1234", "1.0~2345"),  # apk-tools: a commit hash compares as a string
+    ("1.0~1234-r1", "1.0~2345-r0"),  # apk-tools
+]
+
+
+def apk(version: str) -> Version | None:
+    """The version as the Alpine key reads it; None when it cannot."""
+    cls = version_class("Alpine:v3.19", "ECOSYSTEM")
+    assert cls is not None
+    return parse_version(cls, version)
+
+
+@pytest.mark.parametrize(("lower", "higher"), APK_ORDER)
+def test_apk_versions_order_as_apk_does(lower: str, higher: str) -> None:
+    low, high = apk(lower), apk(higher)
+    assert low is not None
+    assert high is not None
+    assert compare(low, high) == -1
+    assert compare(high, low) == 1
+    assert compare(low, low) == compare(high, high) == 0
+    assert low == apk(lower)
+    assert low != high
+
+
+@pytest.mark.parametrize(
+    ("left", "right"), [("1.2.4-r01", "1.2.4-r1"), ("01.2", "1.2"), ("1.2_p01", "1.2_p1")]
+)
+def test_apk_numbers_other_than_dot_groups_are_equal_by_value(left: str, right: str) -> None:
+    low, high = apk(left), apk(right)
+    assert low is not None
+    assert high is not None
+    assert compare(low, high) == 0
+    assert low == high
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "1.2.4_git20230717-r4",
+        "2.12r-r4",
+        # From apk-tools' validity vectors: several suffixes in a row, a commit hash.
+        "0.1_pre2~1234abcd",
+        "0.1_p1_pre2",
+        "0.1_alpha1_pre2",
+        "0.1_git20240101_pre1",
+    ],
+)
+def test_apk_reads_what_apk_accepts(version: str) -> None:
+    assert apk(version) is not None
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "1..2",
+        "abc",
+        "1.2_foo",
+        "",
+        # OpenSSL's two-letter releases: apk allows one letter, so apk itself rejects these.
+        "0.9.8zh-r0",
+        "v1.2",  # univers would drop the "v"; apk does not
+        "1.2 ",
+        "1.2.4_GIT20230717",
+        # From apk-tools' validity vectors.
+        "0.1a1",
+        "0.1_pre2~",
+        "0.1_pre2~1234abcd_pre1",
+        "0.1-r",
+        "0.1-r2_pre1",
+        "0.1-r2-r3",
+        ".1",
+        "0.1_",
+        "0.1__alpha",
+        "0.1_1_alpha",
+    ],
+)
+def test_what_apk_rejects_is_unreadable_and_never_raises(version: str) -> None:
+    assert apk(version) is None
+    entry = ecosystem_range(("introduced", "0"), ("fixed", "1.2.5-r0"))
+    assert affected_version(entry, "Alpine:v3.19", version) is None
+    # An event apk rejects leaves its range unevaluated; the versions list still applies.
+    garbled = ecosystem_range(("introduced", "0"), ("fixed", version))
+    assert affected_version(garbled, "Alpine:v3.19", "1.2.4-r0") is None
+    listed = Affected("Alpine:v3.19", "musl", "", garbled.ranges, (version,))
+    match = affected_version(listed, "Alpine:v3.19", version)
+    assert match is not None
+    assert match.introduced is None
+
+
 # --- matching: real records ------------------------------------------------------------------
 
 
@@ -594,14 +754,6 @@ def test_an_ubuntu_kernel_record_without_a_fix() -> None:
 
 
 def test_alpine_revisions_compare_as_numbers() -> None:
-    def musl(version: str, release: str) -> str | None:
-        query = lookup(
-            Package("apk", "musl", version, "lib/apk/db/installed", "musl", version),
-            Distro("alpine", release),
-        )
-        assert query is not None
-        return fixed_in("ALPINE-CVE-2025-26519", query)
-
     assert musl("1.2.5-r0", "3.20.3") == "1.2.5-r1"
     assert musl("1.2.5-r1", "3.20.3") is None
     assert musl("1.2.5-r9", "3.22.1") == "1.2.5-r10"  # r9 < r10, not as strings
@@ -609,12 +761,17 @@ def test_alpine_revisions_compare_as_numbers() -> None:
     assert musl("0.9.12-r0", "3.20.3") is None  # below "introduced": 0.9.13
 
 
-def test_alpine_git_snapshot_versions_are_not_readable_so_only_the_versions_list_applies() -> None:
-    # Alpine 3.19's musl is 1.2.4_git20230717; univers's Alpine class does not read "_git"
-    # suffixes, and ALPINE records list no versions, so this is a known miss (see osv/versions.py).
-    entry = advisory("ALPINE-CVE-2025-26519").affected[3]
-    assert entry.ecosystem == "Alpine:v3.19"
-    assert affected_version(entry, "Alpine:v3.19", "1.2.4_git20230717-r4") is None
+def test_alpine_git_snapshot_versions_are_matched() -> None:
+    # Alpine 3.19 ships a snapshot of musl's git taken after 1.2.4; its range is
+    # [0.9.13, 1.2.4_git20230717-r5). univers's AlpineLinuxVersion could not read "_git",
+    # so the range used to be skipped and r4 reported as not affected.
+    assert musl("1.2.4_git20230717-r4", "3.19.4") == "1.2.4_git20230717-r5"
+    assert musl("1.2.4_git20230717-r0", "3.19.4") == "1.2.4_git20230717-r5"
+    assert musl("1.2.4_git20230717-r5", "3.19.4") is None
+    assert musl("1.2.4_git20230717-r6", "3.19.4") is None
+    # Alpine 3.18's 1.2.4-r3 sits below the snapshot (see test_apk_versions_order_as_apk_does).
+    assert musl("1.2.4-r3", "3.19.4") == "1.2.4_git20230717-r5"
+    assert musl("1.2.5-r0", "3.19.4") is None
 
 
 def test_several_introduced_fixed_pairs_in_one_range() -> None:

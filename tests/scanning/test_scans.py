@@ -430,3 +430,23 @@ async def test_a_scan_whose_worker_died_reads_as_failed(
     assert overview["scan_status"] == "Error"
     log = await client.get(f"{ARTIFACTS}/v1/scan/{overview['report_id']}/log")
     assert log.text == "the worker was lost"
+
+
+async def test_only_images_are_scanned(client: httpx.AsyncClient, registry: Registry) -> None:
+    chart_config = b'{"name":"app","version":"1.0.0"}'
+    await push_blob(client, "library/chart", chart_config)
+    await push_blob(client, "library/chart", b"chart-tgz")
+    body = encode(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": descriptor("application/vnd.cncf.helm.config.v1+json", chart_config),
+            "layers": [
+                descriptor("application/vnd.cncf.helm.chart.content.v1.tar+gzip", b"chart-tgz")
+            ],
+        }
+    )
+    assert (await put_manifest(client, "library/chart", "1.0.0", body)).status_code == 201
+    r = await client.post("/api/v2.0/projects/library/repositories/chart/artifacts/1.0.0/scan")
+    assert r.status_code == 400
+    assert "chart artifact" in r.json()["errors"][0]["message"]

@@ -20,7 +20,7 @@ from dockyard.access.rbac import Action
 from dockyard.api.bodies import Body
 from dockyard.api.deps import Caller, Services, require_admin, require_login
 from dockyard.api.projects import IsName, authorized, reference
-from dockyard.errors import InvalidInput, Unavailable
+from dockyard.errors import Unavailable
 from dockyard.scanning.client import AdapterError, Metadata
 from dockyard.scanning.scanners import ScannerInfo, ScannerSpec
 
@@ -168,7 +168,7 @@ async def ping_scanner(body: RegistrationReq, registry: Services, caller: Caller
     try:
         return metadata_resp(await registry.scanners.ping(body.spec()))
     except AdapterError as exc:
-        raise InvalidInput(f"the scanner adapter failed: {exc}") from None
+        raise _unreachable(exc) from None
 
 
 @router.get("/scanners/{scanner_id:uuid}", response_model=Registration, summary="One scanner")

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from dockyard.api.bodies import Body
 from dockyard.api.deps import Caller, Id, Services, require_admin
@@ -52,6 +52,8 @@ CheckedCron = Annotated[Cron, AfterValidator(_checked)]
 
 
 class _Schedule(Body):
+    # A schedule is nothing but its type and cron: anything else is a mistake to point out.
+    model_config = ConfigDict(strict=True, extra="forbid")
     cron: CheckedCron | None = None
 
 

@@ -87,7 +87,13 @@ class AdapterClient:
             headers["X-ScannerAdapter-API-Key"] = endpoint.credential
         verify: ssl.SSLContext | bool = not endpoint.skip_cert_verify
         if endpoint.ca_bundle and not endpoint.skip_cert_verify:
-            verify = ssl.create_default_context(cadata=endpoint.ca_bundle)
+            try:
+                verify = ssl.create_default_context(cadata=endpoint.ca_bundle)
+            except (ssl.SSLError, ValueError, TypeError):
+                # TypeError: text that is not ASCII, which no PEM bundle holds.
+                raise AdapterError(
+                    "the scanner's CA bundle holds no valid PEM certificate"
+                ) from None
         self._client = httpx.AsyncClient(
             base_url=endpoint.url.rstrip("/") + "/api/v1",
             headers=headers,

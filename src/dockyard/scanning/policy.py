@@ -18,7 +18,6 @@ from datetime import datetime
 import orjson
 from sqlalchemy import insert, select, update
 
-from dockyard.artifacts.models import Manifest, ManifestReference
 from dockyard.artifacts.services import StoredManifest
 from dockyard.db import Database
 from dockyard.db.base import utcnow
@@ -26,6 +25,7 @@ from dockyard.db.statements import upsert
 from dockyard.errors import Denied, InvalidInput
 from dockyard.scanning.models import CveAllowlist, ScanReport
 from dockyard.scanning.reports import VULNERABILITY_REPORT, rank, summarize, worst_item
+from dockyard.scanning.scans import children
 
 # Harbor's project severity words, and the scale's names.
 THRESHOLDS = {
@@ -178,23 +178,7 @@ class PullPolicy:
         async with self.db.read() as conn:
             ids = [stored.id]
             if stored.kind == "index":
-                parent = Manifest.__table__.alias("parent")
-                ids = list(
-                    await conn.scalars(
-                        select(Manifest.id)
-                        .join(
-                            ManifestReference,
-                            ManifestReference.digest == Manifest.digest,
-                        )
-                        .join(parent, parent.c.id == ManifestReference.manifest_id)
-                        .where(
-                            ManifestReference.manifest_id == stored.id,
-                            ManifestReference.kind == "manifest",
-                            Manifest.repository_id == parent.c.repository_id,
-                            Manifest.kind == "image",
-                        )
-                    )
-                ) or [stored.id]
+                ids = await children(conn, stored.id) or [stored.id]
             rows = (
                 await conn.execute(
                     select(ScanReport.manifest_id, ScanReport.report).where(

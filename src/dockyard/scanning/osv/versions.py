@@ -1,15 +1,15 @@
-"""How versions of each ecosystem are ordered: which univers class reads them, and how to compare.
+"""How versions of each ecosystem are ordered: which class reads them, and how to compare.
 
-Nothing here does version arithmetic; univers does. Two things are ours: which class goes
-with which lookup key, and comparing through `<` and `>` only, because univers's Gentoo-based
-classes (AlpineLinuxVersion) override those two but inherit `<=`/`>=` from attrs, which would
-compare the raw strings.
+Nothing here does version arithmetic: univers's classes do, and apk.py's for Alpine-style
+(apk) versions, which univers's Gentoo-based AlpineLinuxVersion misreads (it rejects `_git`
+snapshots such as musl's 1.2.4_git20230717). Two things are ours: which class goes with which
+lookup key, and comparing through `<` and `>` only, because univers's Gentoo-based classes
+override those two but inherit `<=`/`>=` from attrs, which would compare the raw strings.
 """
 
 from __future__ import annotations
 
 from univers.versions import (
-    AlpineLinuxVersion,
     DebianVersion,
     GolangVersion,
     MavenVersion,
@@ -19,13 +19,16 @@ from univers.versions import (
     Version,
 )
 
+from dockyard.scanning.osv.apk import ApkVersion
+
 # Keys (see ecosystems.py) by family: the part before the first ":" names the family.
 _ECOSYSTEM_CLASSES: dict[str, type[Version]] = {
     "Debian": DebianVersion,
     "Ubuntu": DebianVersion,
-    "Alpine": AlpineLinuxVersion,
-    "Wolfi": AlpineLinuxVersion,
-    "Chainguard": AlpineLinuxVersion,
+    # Wolfi and Chainguard ship apk packages too, ordered by the same apk rules.
+    "Alpine": ApkVersion,
+    "Wolfi": ApkVersion,
+    "Chainguard": ApkVersion,
     "Red Hat": RpmVersion,
     "AlmaLinux": RpmVersion,
     "Rocky Linux": RpmVersion,
