@@ -97,3 +97,9 @@ async def test_bad_registrations(client: httpx.AsyncClient) -> None:
     assert r.status_code == 400
     r = await client.put("/api/v2.0/projects/library/scanner", json={"uuid": "0" * 36})
     assert r.status_code == 404
+
+
+async def test_a_credential_must_fit_in_a_header(client: httpx.AsyncClient) -> None:
+    body = {"name": "x", "url": "http://127.0.0.1:9", "auth": "Basic", "access_credential": "é"}
+    assert (await client.post(SCANNERS, json=body)).status_code == 400
+    assert (await client.post(f"{SCANNERS}/ping", json=body)).status_code == 400

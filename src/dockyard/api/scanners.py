@@ -58,7 +58,12 @@ class RegistrationReq(Body):
     url: str = Field(min_length=8, max_length=1024, pattern=URL_PATTERN)
     description: str = Field(default="", max_length=1024)
     auth: Auth = ""
-    access_credential: str = Field(default="", max_length=16384)
+    access_credential: str = Field(
+        default="",
+        max_length=16384,
+        pattern=r"^[ -~]*$",
+        description="sent in an HTTP header: printable ASCII",
+    )
     skip_cert_verify: bool = False
     ca_bundle: str = Field(default="", max_length=1_000_000)
     use_internal_addr: bool = False

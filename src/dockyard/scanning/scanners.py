@@ -247,6 +247,8 @@ def _values(spec: ScannerSpec) -> dict[str, Any]:
     name = spec.name.strip()
     if not 1 <= len(name) <= 255:
         raise InvalidInput("a scanner's name is 1 to 255 characters")
+    if not all(" " <= char <= "~" for char in spec.access_credential):
+        raise InvalidInput("the access credential goes in an HTTP header: printable ASCII only")
     if spec.auth not in AUTHS:
         raise InvalidInput(f"auth must be one of: {', '.join(a or 'none' for a in AUTHS)}")
     return {
