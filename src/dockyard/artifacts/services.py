@@ -60,6 +60,8 @@ class TaggedPush:
     repository: str
     project_id: int
     tag: str
+    # The project's metadata as stored (JSON text).
+    project_metadata: str
 
 
 # Runs inside the push's transaction, after the manifest and its tag are written: what
@@ -193,7 +195,13 @@ class ManifestService:
             if tag is not None:
                 await self.set_tag(conn, repository.id, tag, manifest_id)
                 pushed = TaggedPush(
-                    manifest_id, str(digest), manifest.kind, name, repository.project_id, tag
+                    manifest_id,
+                    str(digest),
+                    manifest.kind,
+                    name,
+                    repository.project_id,
+                    tag,
+                    repository.project_metadata,
                 )
                 for hook in self.push_hooks:
                     await hook(conn, pushed)

@@ -20,7 +20,11 @@ from dockyard.projects.quotas import settle
 
 _CATALOG_PAGE = LexicalPage(Repository.name)
 _FIND = select(Repository.id).where(Repository.name == bindparam("name"))
-_LOCATE = select(Repository.id, Repository.project_id).where(Repository.name == bindparam("name"))
+_LOCATE = (
+    select(Repository.id, Repository.project_id, Project.metadata_json)
+    .join(Project, Project.id == Repository.project_id)
+    .where(Repository.name == bindparam("name"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,9 @@ class RepositoryKey:
 
     id: int
     project_id: int
+    # The project's metadata as stored (JSON text): what a push does next depends on it
+    # (scan on push), and reading it here costs no query of its own.
+    project_metadata: str = "{}"
 
 
 class RepositoryService:
@@ -45,7 +52,9 @@ class RepositoryService:
     async def locate(conn: Conn, name: str) -> RepositoryKey | None:
         """The ids of a repository and of its project, or None when it does not exist."""
         row = (await conn.execute(_LOCATE, {"name": name})).first()
-        return RepositoryKey(row.id, row.project_id) if row is not None else None
+        if row is None:
+            return None
+        return RepositoryKey(row.id, row.project_id, row.metadata_json)
 
     async def ensure(self, conn: Conn, name: str) -> int:
         """The id of a repository, creating it on first use (in ``conn``'s write

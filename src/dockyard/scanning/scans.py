@@ -28,7 +28,6 @@ from dockyard.errors import Conflict, InvalidInput, NotFound
 from dockyard.events.services import Actor
 from dockyard.jobs.models import Job
 from dockyard.jobs.queue import JobQueue
-from dockyard.projects.models import Project
 from dockyard.scanning.models import ScanReport
 from dockyard.scanning.reports import (
     SBOM_REPORT,
@@ -99,9 +98,10 @@ class ScanService:
     async def on_push(self, conn: Conn, pushed: TaggedPush) -> None:
         """Scan on push: queue a scan of an image (an index's images) pushed under a tag to
         a project with ``auto_scan`` on, in the push's own transaction."""
-        if pushed.kind not in ("image", "index"):
+        # Cheap first: most pushes go to projects that do not scan on push.
+        if pushed.kind not in ("image", "index") or '"auto_scan"' not in pushed.project_metadata:
             return
-        metadata = await project_metadata(conn, pushed.project_id)
+        metadata: dict[str, str] = orjson.loads(pushed.project_metadata)
         if metadata.get("auto_scan") != "true":
             return
         targets = (
@@ -333,8 +333,3 @@ def _combine(children: list[dict[str, Overview]]) -> dict[str, Overview]:
             ended_at=None if None in ends else max(e for e in ends if e is not None),
         )
     return result
-
-
-async def project_metadata(conn: Conn, project_id: int) -> dict[str, str]:
-    text = await conn.scalar(select(Project.metadata_json).where(Project.id == project_id))
-    return dict(orjson.loads(text or "{}"))
