@@ -424,7 +424,8 @@ async def test_another_vendors_adapter_and_its_report(
     try:
         await register(client, adapter.url)
         digest, _ = await push_image(client, "library/app", "v1")
-        assert (await client.post(f"{ARTIFACTS}/v1/scan")).status_code == 202
+        r = await client.post(f"{ARTIFACTS}/v1/scan", json={"scan_type": "sbom"})
+        assert r.status_code == 202
         await work(registry)
     finally:
         adapter.close()
@@ -449,6 +450,12 @@ async def test_another_vendors_adapter_and_its_report(
     # The same finding twice counts once.
     assert overview["summary"] == {"total": 2, "fixable": 1, "summary": {"High": 1, "Low": 1}}
     assert overview["severity"] == "High"
+    # It makes no SBOM: that part of the scan says so, rather than waiting for ever.
+    r = await client.get(f"{ARTIFACTS}/v1", params={"with_sbom_overview": "true"})
+    sbom = r.json()["sbom_overview"]
+    assert sbom["scan_status"] == "Error"
+    log = await client.get(f"{ARTIFACTS}/v1/scan/{sbom['report_id']}/log")
+    assert log.text == "Other makes no SBOM dockyard reads"
 
 
 async def test_an_adapter_that_never_finishes_times_out(

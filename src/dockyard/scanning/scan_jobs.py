@@ -169,6 +169,10 @@ class ScanArtifact:
             await _store(conn, job.job.id, VULNERABILITY_REPORT, found, summary, scanned_by)
             if sbom_report is not None:
                 await _store_sbom(conn, job.job.id, sbom_report, scanned_by, sbom_digest, sbom_note)
+            elif want_sbom:
+                await finish(
+                    conn, job.job.id, "Error", f"{metadata.name} makes no SBOM dockyard reads"
+                )
             await _event(
                 conn,
                 "scan_completed",
