@@ -150,3 +150,11 @@ async def test_the_cli_imports_shows_status_and_scans(
     code, out, err = await _dockyard("scan", "library/app:nope", *where, env=env)
     assert code == 1
     assert "not found" in err or "unknown" in err.lower()
+
+
+async def test_the_scanner_command_wants_a_key_beyond_loopback(settings: Settings) -> None:
+    code, _, err = await _dockyard(
+        "scanner", "--host", "0.0.0.0", "--port", "0", *_where(settings), env=_store_env(settings)
+    )
+    assert code == 1
+    assert "set scanning.api_key" in err
