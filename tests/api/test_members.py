@@ -104,6 +104,15 @@ async def test_a_user_is_a_member_once(client: httpx.AsyncClient, registry: Regi
     assert roles == [GUEST]
 
 
+async def test_an_ldap_group_outside_ldap_mode_is_a_conflict(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        MEMBERS,
+        json={"role_id": DEVELOPER, "member_group": {"group_type": 1, "ldap_group_dn": "cn=devs"}},
+    )
+    assert r.status_code == 409, r.text
+    assert "auth mode ldap" in r.text
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -121,7 +130,6 @@ async def test_a_user_is_a_member_once(client: httpx.AsyncClient, registry: Regi
         },
         {"role_id": DEVELOPER, "member_group": {"group_type": 2, "group_name": "devs"}},
         {"role_id": DEVELOPER, "member_group": {"group_type": 3}},
-        {"role_id": DEVELOPER, "member_group": {"group_type": 1, "ldap_group_dn": "cn=devs"}},
         {"role_id": DEVELOPER, "member_user": {"user_id": 0}},
     ],
     ids=[
@@ -135,7 +143,6 @@ async def test_a_user_is_a_member_once(client: httpx.AsyncClient, registry: Regi
         "user-and-group",
         "unknown-group-type",
         "oidc-group-without-name",
-        "ldap-group-outside-ldap-mode",
         "user-id-0",
     ],
 )

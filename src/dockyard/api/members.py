@@ -5,39 +5,70 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.access.rbac import Action, Role
 from dockyard.api.bodies import MAX_ID, Body
 from dockyard.api.deps import Acting, Caller, Id, Services
 from dockyard.api.pagination import Page, page_of, paginate
 from dockyard.api.projects import IsName, authorized, reference
-from dockyard.errors import InvalidInput, NotFound
+from dockyard.errors import Conflict, NotFound
 from dockyard.projects.members import Member
 from dockyard.registry import Registry
 
 router = APIRouter(prefix="/projects/{project_name_or_id}/members", tags=["member"])
 
-# Harbor's group types: 1 LDAP, 3 OIDC.
-_GROUP_KINDS = {1: "ldap", 3: "oidc"}
+# The body says who, in one of the shapes below; each shape forbids the fields of the
+# others, so that the schema alone tells a valid body (and so does the 400 for another).
 
 
-class UserEntity(Body):
-    user_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+class _Exact(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class UserById(_Exact):
+    user_id: int = Field(ge=1, le=MAX_ID)
     username: str | None = Field(default=None, max_length=255)
 
 
-class UserGroup(Body):
-    id: int | None = Field(default=None, ge=1, le=MAX_ID)
+class UserByName(_Exact):
+    username: str = Field(min_length=1, max_length=255)
+
+
+class GroupById(_Exact):
+    id: int = Field(ge=1, le=MAX_ID)
     group_name: str | None = Field(default=None, max_length=255)
-    group_type: int | None = Field(default=None, description="1 LDAP, 3 OIDC")
+    group_type: Literal[1, 3] | None = Field(default=None, description="1 LDAP, 3 OIDC")
     ldap_group_dn: str | None = Field(default=None, max_length=1024)
 
 
-class ProjectMember(Body):
+class LdapGroup(_Exact):
+    group_type: Literal[1] = Field(description="1: an LDAP group, by its DN (ldap auth mode)")
+    ldap_group_dn: str = Field(min_length=1, max_length=1024)
+    group_name: str | None = Field(default=None, max_length=255)
+
+
+class OidcGroup(_Exact):
+    group_type: Literal[3] = Field(description="3: an OIDC group, by its groups claim value")
+    group_name: str = Field(min_length=1, max_length=255)
+    ldap_group_dn: str | None = Field(default=None, max_length=1024)
+
+
+UserEntity = UserById | UserByName
+UserGroup = GroupById | LdapGroup | OidcGroup
+
+
+class UserMember(_Exact):
     role_id: int = Field(ge=1, le=5)
-    member_user: UserEntity | None = None
-    member_group: UserGroup | None = None
+    member_user: UserEntity
+
+
+class GroupMember(_Exact):
+    role_id: int = Field(ge=1, le=5)
+    member_group: UserGroup
+
+
+ProjectMember = UserMember | GroupMember
 
 
 class RoleRequest(Body):
@@ -103,19 +134,14 @@ async def add_member(
 ) -> Response:
     ref = reference(project_name_or_id, is_name)
     project = await authorized(registry, caller, ref, Action.MEMBER_MANAGE)
-    if (body.member_user is None) == (body.member_group is None):
-        raise InvalidInput("give either member_user or member_group")
-    if body.member_user is not None:
+    if isinstance(body, UserMember):
         user = body.member_user
-        if user.user_id is not None:
+        if isinstance(user, UserById):
             found = await registry.users.get_by_id(user.user_id)
-        elif user.username:
-            found = await registry.users.get(user.username)
         else:
-            raise InvalidInput("member_user needs user_id or username")
+            found = await registry.users.get(user.username)
         member = await registry.members.add(project.id, "u", found.id, body.role_id, actor)
     else:
-        assert body.member_group is not None
         group_id = await _group_id(registry, body.member_group)
         member = await registry.members.add(project.id, "g", group_id, body.role_id, actor)
     location = f"/api/v2.0/projects/{project.id}/members/{member.id}"
@@ -123,23 +149,19 @@ async def add_member(
 
 
 async def _group_id(registry: Registry, group: UserGroup) -> int:
-    if group.id is not None:
+    if isinstance(group, GroupById):
         await registry.users.group_name(group.id)  # NotFound for an unknown id
         return group.id
-    kind = _GROUP_KINDS.get(group.group_type or 0)
-    if kind == "ldap":
+    if isinstance(group, LdapGroup):
         directory = registry.access.directory
-        if directory is None or not group.ldap_group_dn:
-            raise InvalidInput("an LDAP group needs ldap_group_dn, in ldap auth mode")
+        if directory is None:
+            # A valid request this registry cannot serve in its current auth mode.
+            raise Conflict("LDAP groups can be members only in auth mode ldap")
         found = await directory.find_group(group.ldap_group_dn)
         if found is None:
             raise NotFound(f"no LDAP group {group.ldap_group_dn!r}")
         return await registry.users.ensure_group("ldap", found.external_id, found.name)
-    if kind == "oidc":
-        if not group.group_name:
-            raise InvalidInput("an OIDC group needs group_name (the groups claim value)")
-        return await registry.users.ensure_group("oidc", group.group_name, group.group_name)
-    raise InvalidInput("group_type is 1 (LDAP) or 3 (OIDC)")
+    return await registry.users.ensure_group("oidc", group.group_name, group.group_name)
 
 
 @router.get("/{member_id:int}", response_model=ProjectMemberEntity, summary="One member")
