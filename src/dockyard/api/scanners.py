@@ -274,4 +274,4 @@ async def scanner_candidates(
     await authorized(
         registry, caller, reference(project_name_or_id, is_name), Action.PROJECT_UPDATE
     )
-    return [registration(s) for s in await registry.scanners.list() if not s.disabled]
+    return [registration(s) for s in await registry.scanners.candidates()]

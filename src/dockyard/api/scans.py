@@ -29,7 +29,7 @@ from dockyard.api.repositories import ProjectName, RepositoryName, full_name
 from dockyard.api.schedules import CustomSchedule, ManualSchedule, PresetSchedule, ScheduleObj
 from dockyard.jobs.named import NamedScheduleInfo
 from dockyard.jobs.queue import JobInfo
-from dockyard.scanning.policy import CVE_PATTERN, Allowlist, check_items
+from dockyard.scanning.policy import CVE_PATTERN, Allowlist
 from dockyard.scanning.reports import SBOM_REPORT, VULNERABILITY_REPORT
 
 router = APIRouter(tags=["scan"])
@@ -231,7 +231,7 @@ async def get_system_allowlist(registry: Services, caller: Caller) -> AllowlistR
 )
 async def set_system_allowlist(body: AllowlistBody, registry: Services, caller: Caller) -> Response:
     require_admin(caller)
-    await registry.allowlists.set(None, check_items([i.cve_id for i in body.items]), _expiry(body))
+    await registry.allowlists.set(None, [i.cve_id for i in body.items], _expiry(body))
     return Response(status_code=200)
 
 
@@ -264,8 +264,7 @@ async def set_project_allowlist(
     project = await authorized(
         registry, caller, reference(project_name_or_id, is_name), Action.POLICY_MANAGE
     )
-    items = check_items([i.cve_id for i in body.items])
-    await registry.allowlists.set(project.id, items, _expiry(body))
+    await registry.allowlists.set(project.id, [i.cve_id for i in body.items], _expiry(body))
     return Response(status_code=200)
 
 

@@ -90,6 +90,10 @@ class ScannerService:
         self._builtin_transport = builtin_transport
         self.timeout = timeout
 
+    async def candidates(self) -> list[ScannerInfo]:
+        """The scanners a project may choose: the enabled ones."""
+        return [scanner for scanner in await self.list() if not scanner.disabled]
+
     async def list(self) -> list[ScannerInfo]:
         async with self.db.read() as conn:
             rows = await conn.execute(select(Scanner).order_by(Scanner.id))

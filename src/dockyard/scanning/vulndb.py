@@ -12,6 +12,7 @@ it needs no network.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -86,9 +87,15 @@ class Finding:
 Progress = Callable[[int, int], None]
 
 
+# How long the database's version is remembered: the scanner's metadata reports it, and
+# every scan asks for the metadata; counting a large table each time would add up.
+_VERSION_SECONDS = 30.0
+
+
 class VulnDB:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._version: tuple[float, DBVersion] | None = None
 
     async def import_paths(
         self, paths: Sequence[Path], progress: Progress | None = None
@@ -144,6 +151,7 @@ class VulnDB:
                     },
                 )
             )
+        self._version = None
         return ImportResult(
             id=import_id,
             records=done,
@@ -242,6 +250,11 @@ class VulnDB:
             known.pop(advisory_id, None)
 
     async def version(self) -> DBVersion:
+        """What the database holds, as of at most half a minute ago (an import in this
+        process shows at once)."""
+        now = time.monotonic()
+        if self._version is not None and now - self._version[0] < _VERSION_SECONDS:
+            return self._version[1]
         async with self.db.read() as conn:
             count, modified = (
                 await conn.execute(
@@ -249,7 +262,9 @@ class VulnDB:
                 )
             ).one()
             imported_at = await conn.scalar(select(func.max(VulnImport.finished_at)))
-        return DBVersion(count, modified, imported_at)
+        version = DBVersion(count, modified, imported_at)
+        self._version = (now, version)
+        return version
 
     async def match(self, inventory: Inventory) -> list[Finding]:
         """The advisories that affect the inventory's packages, one finding per package
