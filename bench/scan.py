@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from typing import Any
 import httpx
 
 from bench.scan_inventory import MB, write_layers
+from bench.targets import free_port
 
 PASSWORD = "bench-Secret-1"
 REPOSITORY = "library/big"
@@ -94,13 +94,6 @@ def main() -> int:
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def write_advisories(folder: Path, base_layer: Path) -> Path:

@@ -170,7 +170,7 @@ def launch(
     services = services or Services()
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     if key in ("distribution", "distribution-s3"):
         if key == "distribution-s3" and services.s3 is None:
             raise ValueError(f"{key} needs an S3 bucket")
@@ -299,7 +299,7 @@ def _answers(host: str, port: int) -> bool:
         connection.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]

@@ -8,23 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.oci.helpers import OCI_MANIFEST, digest_of, encode, image_manifest
+from tests.oci.helpers import push_image_over_http
 from tests.servers import ADMIN, DockyardServer
-
-
-def _push(client: httpx.Client, name: str) -> None:
-    config, layer = b'{"os":"linux"}', b"layer"
-    for blob in (config, layer):
-        r = client.post(
-            f"/v2/{name}/blobs/uploads/", params={"digest": digest_of(blob)}, content=blob
-        )
-        assert r.status_code == 201, r.text
-    r = client.put(
-        f"/v2/{name}/manifests/v1",
-        content=encode(image_manifest(config, [layer])),
-        headers={"Content-Type": OCI_MANIFEST},
-    )
-    assert r.status_code == 201, r.text
 
 
 def _pulls(client: httpx.Client) -> int:
@@ -38,7 +23,7 @@ def test_pulls_reach_the_audit_log_and_survive_a_shutdown(
     server = DockyardServer(tmp_path / "data", env=server_env).start()
     try:
         with httpx.Client(base_url=server.url, auth=ADMIN) as client:
-            _push(client, "lib/app")
+            push_image_over_http(client, "lib/app", "v1", b"layer")
             assert client.get("/v2/lib/app/manifests/v1").status_code == 200
             deadline = time.monotonic() + 10
             while _pulls(client) < 1:

@@ -130,6 +130,15 @@ class Registry:
         schedules = ScheduleService(db, handlers)
         retention = RetentionService(db, jobs, schedules)
         handlers.register(RETENTION_RUN, RetentionRun(db, retention, manifests))
+        uploads = UploadService(
+            db,
+            store,
+            repositories,
+            blobs,
+            quotas,
+            max_sessions=settings.limits.upload_sessions_per_repository,
+            lease_seconds=settings.limits.upload_lease_seconds,
+        )
         scanning = settings.scanning
         vulndb = VulnDB(db)
         loopback = Loopback()
@@ -160,7 +169,7 @@ class Registry:
                 db,
                 scanners,
                 tokens,
-                SbomAttacher(db, store, repositories, blobs, manifests, quotas),
+                SbomAttacher(db, uploads, manifests),
                 ScanSettings(
                     registry_url=scanning.registry_url
                     or settings.auth.external_url
@@ -175,15 +184,7 @@ class Registry:
             store=store,
             repositories=repositories,
             blobs=blobs,
-            uploads=UploadService(
-                db,
-                store,
-                repositories,
-                blobs,
-                quotas,
-                max_sessions=settings.limits.upload_sessions_per_repository,
-                lease_seconds=settings.limits.upload_lease_seconds,
-            ),
+            uploads=uploads,
             manifests=manifests,
             pulls=PullRecorder(db),
             catalog=ArtifactCatalog(db),

@@ -10,6 +10,7 @@ the SBOM an earlier scan attached.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,35 +21,21 @@ from dockyard.artifacts import mediatypes as mt
 from dockyard.artifacts.models import Manifest
 from dockyard.artifacts.services import ManifestService
 from dockyard.blobs.digests import Digest
-from dockyard.blobs.services import BlobService
+from dockyard.blobs.uploads import UploadService
 from dockyard.db import Database
 from dockyard.errors import DockyardError
 from dockyard.projects.models import Repository
-from dockyard.projects.quotas import QuotaService
-from dockyard.projects.services import RepositoryService
 from dockyard.scanning.reports import CYCLONEDX
-from dockyard.storage import BlobStore
 
 # Marks the SBOMs dockyard made, so that a new scan replaces only those.
 CREATED_BY = "dev.dockyard.sbom.created-by"
 
 
 class SbomAttacher:
-    def __init__(
-        self,
-        db: Database,
-        store: BlobStore,
-        repositories: RepositoryService,
-        blobs: BlobService,
-        manifests: ManifestService,
-        quotas: QuotaService,
-    ) -> None:
+    def __init__(self, db: Database, uploads: UploadService, manifests: ManifestService) -> None:
         self.db = db
-        self.store = store
-        self.repositories = repositories
-        self.blobs = blobs
+        self.uploads = uploads
         self.manifests = manifests
-        self.quotas = quotas
 
     async def attach(
         self, repository: str, subject_digest: str, report: dict[str, Any]
@@ -110,11 +97,10 @@ class SbomAttacher:
             }
         )
         try:
-            async with self.quotas.events(), self.db.write() as conn:
-                key = await self.repositories.ensure_key(conn, repository)
-                new = await BlobService.record(conn, key.id, digest, len(data))
-                await self.store.put(digest, data)
-                await self.blobs.settle(conn, key.id, digest, new)
+            # The document goes in as a client's monolithic upload would.
+            await self.uploads.upload_whole(
+                repository, Digest.parse(digest), _once(data), len(data)
+            )
             manifest_digest = str(Digest.of(body, "sha256"))
             await self.manifests.push(repository, manifest_digest, body, mt.OCI_MANIFEST)
         except DockyardError as exc:
@@ -127,3 +113,7 @@ class SbomAttacher:
                 with contextlib.suppress(DockyardError):
                     await self.manifests.delete_artifact(repository, old_digest)
         return manifest_digest, f"SBOM attached as {repository}@{manifest_digest}"
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
